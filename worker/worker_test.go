@@ -146,7 +146,10 @@ func TestProcess(t *testing.T) {
 
 	t.Run("setup failure is reported with stderr", func(t *testing.T) {
 		t.Parallel()
-		_, err := Start(context.Background(), Config{Command: pythonWorker(t), Env: []string{"HERD_TEST_SETUP_FAIL=1"}})
+		p, err := Start(context.Background(), Config{Command: pythonWorker(t), Env: []string{"HERD_TEST_SETUP_FAIL=1"}})
+		if p != nil {
+			t.Fatal("Start returned a process for a worker whose setup failed")
+		}
 		if err == nil || !strings.Contains(err.Error(), "setup failed on purpose") {
 			t.Fatalf("err = %v, want the setup failure quoted", err)
 		}
