@@ -1,0 +1,111 @@
+// Package fetch makes the files named in API calls (file paths, file://,
+// http(s)://, later s3://) available to workers as local paths.
+//
+// A Fetcher handles one family of URIs; Mux routes each URI to the Fetcher
+// registered for its scheme. Implementations live in subpackages named after
+// what they wrap (fetch/local, fetch/web).
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Fetcher makes URIs available as local files.
+type Fetcher interface {
+	// Check validates uri without fetching it, so a bad call can be refused
+	// before a job is queued. It returns an *Error.
+	Check(uri string) error
+	// Fetch returns a local path holding uri's content. Implementations that
+	// download put the file under dir, which the caller removes afterwards;
+	// local files are returned in place. It returns an *Error.
+	Fetch(ctx context.Context, uri, dir string) (string, error)
+}
+
+// Kind classifies a fetch failure so the API can answer with the right status.
+type Kind int
+
+// The kinds of fetch failure.
+const (
+	KindInvalid     Kind = iota // malformed or unsupported URI: 400
+	KindForbidden               // outside the allowed roots or addresses: 403
+	KindNotFound                // no such file or object: 404
+	KindTooLarge                // over the size limit: 413
+	KindUnavailable             // the source failed or timed out: 502
+)
+
+// Error is a fetch failure for one URI.
+type Error struct {
+	Kind Kind
+	URI  string
+	Err  error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("cannot fetch %s: %v", e.URI, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an *Error.
+func Errorf(kind Kind, uri, format string, args ...any) *Error {
+	return &Error{Kind: kind, URI: uri, Err: fmt.Errorf(format, args...)}
+}
+
+// Mux routes URIs to Fetchers by scheme; a URI without a scheme is a plain
+// path, routed to the Fetcher registered for "file".
+type Mux map[string]Fetcher
+
+var _ Fetcher = Mux(nil)
+
+func (m Mux) route(uri string) (Fetcher, error) {
+	if uri == "" {
+		return nil, Errorf(KindInvalid, uri, "empty file name")
+	}
+	scheme := "file"
+	if i := strings.Index(uri, "://"); i > 0 {
+		u, err := url.Parse(uri)
+		if err != nil {
+			return nil, &Error{Kind: KindInvalid, URI: uri, Err: err}
+		}
+		scheme = strings.ToLower(u.Scheme)
+	}
+	f, ok := m[scheme]
+	if !ok {
+		known := make([]string, 0, len(m))
+		for s := range m {
+			known = append(known, s+"://")
+		}
+		sort.Strings(known)
+		return nil, Errorf(KindInvalid, uri, "unsupported URI scheme %q: this server accepts %s", scheme+"://", strings.Join(known, ", "))
+	}
+	return f, nil
+}
+
+// Check implements Fetcher.
+func (m Mux) Check(uri string) error {
+	f, err := m.route(uri)
+	if err != nil {
+		return err
+	}
+	return f.Check(uri)
+}
+
+// Fetch implements Fetcher.
+func (m Mux) Fetch(ctx context.Context, uri, dir string) (string, error) {
+	f, err := m.route(uri)
+	if err != nil {
+		return "", err
+	}
+	return f.Fetch(ctx, uri, dir)
+}
+
+// KindOf returns the Kind of err, or KindUnavailable if err is not an *Error.
+func KindOf(err error) Kind {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.Kind
+	}
+	return KindUnavailable
+}
