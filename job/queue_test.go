@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/herd-ml/herd/internal/testenv"
 )
 
@@ -71,7 +70,6 @@ func openPostgres(t *testing.T, cfg Config) *Queue {
 	}
 	return q
 }
-
 
 func TestQueue(t *testing.T) {
 	t.Parallel()
