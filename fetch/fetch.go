@@ -31,7 +31,8 @@ type Kind int
 
 // The kinds of fetch failure.
 const (
-	KindInvalid     Kind = iota // malformed or unsupported URI: 400
+	KindInvalid     Kind = iota // malformed URI or not a file: 400
+	KindUnsupported             // a scheme this server does not fetch: 400
 	KindForbidden               // outside the allowed roots or addresses: 403
 	KindNotFound                // no such file or object: 404
 	KindTooLarge                // over the size limit: 413
@@ -78,7 +79,7 @@ func (m Mux) route(uri string) (Fetcher, error) {
 			known = append(known, s+"://")
 		}
 		sort.Strings(known)
-		return nil, Errorf(KindInvalid, uri, "unsupported URI scheme %q: this server accepts %s", scheme+"://", strings.Join(known, ", "))
+		return nil, Errorf(KindUnsupported, uri, "unsupported URI scheme %q: this server accepts %s", scheme+"://", strings.Join(known, ", "))
 	}
 	return f, nil
 }

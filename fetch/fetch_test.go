@@ -24,7 +24,7 @@ func TestMux(t *testing.T) {
 		}
 	}
 	err := m.Check("s3://bucket/key")
-	if KindOf(err) != KindInvalid || !strings.Contains(err.Error(), `unsupported URI scheme "s3://"`) || !strings.Contains(err.Error(), "file://, http://") {
+	if KindOf(err) != KindUnsupported || !strings.Contains(err.Error(), `unsupported URI scheme "s3://"`) || !strings.Contains(err.Error(), "file://, http://") {
 		t.Fatalf("err = %v, want an unsupported-scheme error listing what is accepted", err)
 	}
 	if KindOf(m.Check("")) != KindInvalid {

@@ -82,6 +82,7 @@ type riverClient interface {
 	JobUpdate(ctx context.Context, id int64, params *river.JobUpdateParams) (*rivertype.JobRow, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
 }
 
 // Queue submits, runs and reports jobs. It is safe for concurrent use.
@@ -195,6 +196,10 @@ func (q *Queue) Stop(ctx context.Context) error {
 	}
 	err := q.client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Out of patience: cancel what still runs; River marks it for retry.
+		cancelCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.cfg.CancelGrace+5*time.Second)
+		defer cancel()
+		_ = q.client.StopAndCancel(cancelCtx)
 		return nil
 	}
 	return err

@@ -225,7 +225,7 @@ func (p *Process) Do(ctx context.Context, req *Request, progress func(float64, s
 				if msg == "" {
 					msg = "worker reported an error without a message"
 				}
-				return nil, &RemoteError{Message: msg}
+				return nil, &RemoteError{Message: msg, Log: reqLog.String()}
 			case typeDone:
 				if graceC != nil {
 					return nil, fmt.Errorf("%w: %w", ErrCancelled, context.Cause(ctx))

@@ -76,6 +76,7 @@ type Response struct {
 // worker process is healthy after it.
 type RemoteError struct {
 	Message string
+	Log     string // what the worker wrote to stderr during the request
 }
 
 func (e *RemoteError) Error() string { return e.Message }

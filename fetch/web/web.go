@@ -159,3 +159,7 @@ func sanitize(base string) string {
 	}
 	return string(b)
 }
+
+// Client returns the guarded HTTP client, for other outbound calls that must
+// obey the same address rules (job callbacks).
+func (f *Fetcher) Client() *http.Client { return f.client }

@@ -1,0 +1,70 @@
+// Command herd serves ML algorithms behind one REST API (herd serve).
+// Later parts — a WebDriver grid, a fan-out test runner — arrive as more
+// subcommands. main only parses the command line and wires packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "herd:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "herd:", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake on the command line (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return (&ServeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "herd", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return nil
+	default:
+		usage(stderr)
+		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `herd: serve ML algorithms in any runtime behind one REST API.
+
+Usage:
+  herd serve --worker CMD [flags]   serve an algorithm (herd serve -h for flags)
+  herd version                      print the version
+
+Every flag can also be set as an environment variable: --job-workers is
+HERD_JOB_WORKERS. Flags win over the environment.
+`)
+}

@@ -1,0 +1,119 @@
+// Package model gives workers a model key's state directory: for /output the
+// latest saved version, read in place or cached locally; for train and input
+// a private working copy, saved back to the store as a new version only when
+// the job succeeds. A half-written model is therefore never served.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/herd-ml/herd/store"
+)
+
+// DefaultKey is the model key of calls that name none.
+const DefaultKey = "default"
+
+var keyPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
+
+// ValidKey reports whether key can name a model: 1 to 128 letters, digits,
+// '.', '_', '@' or '-', starting with a letter or digit.
+func ValidKey(key string) bool { return keyPattern.MatchString(key) }
+
+// Manager hands out state directories. It is safe for concurrent use.
+type Manager struct {
+	store store.Store
+	dir   string // local cache and working copies
+}
+
+// NewManager returns a Manager over s that keeps local copies under dir.
+func NewManager(s store.Store, dir string) (*Manager, error) {
+	for _, sub := range []string{"cache", "work", "empty"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return &Manager{store: s, dir: dir}, nil
+}
+
+// ReadDir returns a directory holding the latest version of key, and its
+// version id ("" for a model never trained, whose directory is empty).
+// Callers must not write to it.
+func (m *Manager) ReadDir(ctx context.Context, key string) (dir, version string, err error) {
+	v, err := m.store.Latest(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return filepath.Join(m.dir, "empty"), "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("cannot read model %s: %w", key, err)
+	}
+	if local, ok := m.store.(store.Local); ok {
+		return local.Path(key, v.ID), v.ID, nil
+	}
+	cached := filepath.Join(m.dir, "cache", key, v.ID)
+	if _, err := os.Stat(cached); err == nil {
+		return cached, v.ID, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		return "", "", err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(cached), ".load-")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := m.store.Load(ctx, key, v.ID, filepath.Join(tmp, "v")); err != nil {
+		return "", "", fmt.Errorf("cannot load model %s version %s: %w", key, v.ID, err)
+	}
+	// Versions are immutable, so if another request loaded it meanwhile
+	// either copy will do.
+	if err := os.Rename(filepath.Join(tmp, "v"), cached); err != nil {
+		if _, statErr := os.Stat(cached); statErr != nil {
+			return "", "", err
+		}
+	}
+	return cached, v.ID, nil
+}
+
+// Checkout returns a new private working directory holding the latest
+// version of key (empty for a model never trained). Pass it to Commit or
+// Discard.
+func (m *Manager) Checkout(ctx context.Context, key string) (string, error) {
+	work, err := os.MkdirTemp(filepath.Join(m.dir, "work"), key+"-")
+	if err != nil {
+		return "", err
+	}
+	v, err := m.store.Latest(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return work, nil
+	}
+	if err == nil {
+		err = os.Remove(work) // Load wants a path that does not exist
+	}
+	if err == nil {
+		err = m.store.Load(ctx, key, v.ID, work)
+	}
+	if err != nil {
+		_ = os.RemoveAll(work)
+		return "", fmt.Errorf("cannot check out model %s: %w", key, err)
+	}
+	return work, nil
+}
+
+// Commit saves the working directory as the new latest version of key and
+// removes it.
+func (m *Manager) Commit(ctx context.Context, key, work string) (store.Version, error) {
+	defer m.Discard(work)
+	v, err := m.store.Save(ctx, key, work)
+	if err != nil {
+		return store.Version{}, fmt.Errorf("cannot save model %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Discard removes a working directory without saving it.
+func (m *Manager) Discard(work string) { _ = os.RemoveAll(work) }

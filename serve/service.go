@@ -1,0 +1,195 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/herd-ml/herd/fetch"
+	"github.com/herd-ml/herd/fetch/local"
+	"github.com/herd-ml/herd/fetch/web"
+	"github.com/herd-ml/herd/job"
+	"github.com/herd-ml/herd/model"
+	"github.com/herd-ml/herd/store/file"
+	"github.com/herd-ml/herd/worker"
+)
+
+// Options are the settings of a whole `herd serve`. Zero fields take the
+// defaults stated.
+type Options struct {
+	Worker        string   // the worker command line; required
+	WorkerDir     string   // its working directory; "" means herd's
+	JobWorkers    int      // processes for train and input; default 1
+	OutputWorkers int      // processes for /output; default 1
+	DataDir       string   // SQLite file, model store, caches; default "herd-data"
+	DatabaseURL   string   // postgres://... for a shared queue; "" means SQLite in DataDir
+	Queue         string   // River queue name; default "herd"
+	ModelStore    string   // file:///dir or a path; default DataDir/models
+	FilesRoots    []string // directories local files may come from
+	AllowHTTP     bool     // accept http(s):// inputs
+	AllowPrivate  bool     // let http(s) inputs and callbacks reach private addresses
+	MaxFileSize   int64    // per downloaded file; default 1 GiB
+	AuthToken     string
+	MaxBodyBytes  int64
+	OutputWait    time.Duration
+	OutputTimeout time.Duration
+	JobTimeout    time.Duration
+	MaxAttempts   int
+	CancelGrace   time.Duration
+	SetupTimeout  time.Duration
+	PollInterval  time.Duration
+	Version       string
+	Logger        *slog.Logger
+}
+
+// Service is a wired `herd serve`: worker pools, job queue and HTTP API.
+type Service struct {
+	opts       Options
+	jobPool    *worker.Pool
+	outputPool *worker.Pool
+	queue      *job.Queue
+	server     *Server
+	closers    []func()
+}
+
+// Open builds a Service from opts, opening (and migrating) the database. It
+// starts nothing; call Start.
+func Open(ctx context.Context, opts Options) (*Service, error) {
+	if strings.TrimSpace(opts.Worker) == "" {
+		return nil, errors.New("no worker command: pass --worker 'python3 my_worker.py'")
+	}
+	if opts.DataDir == "" {
+		opts.DataDir = "herd-data"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	tmp := filepath.Join(opts.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create data dir %s: %w", opts.DataDir, err)
+	}
+	s := &Service{opts: opts}
+
+	localFiles, err := local.New(opts.FilesRoots)
+	if err != nil {
+		return nil, err
+	}
+	fetcher := fetch.Mux{"file": localFiles}
+	guarded := web.New(web.Config{MaxSize: opts.MaxFileSize, AllowPrivate: opts.AllowPrivate})
+	if opts.AllowHTTP {
+		fetcher["http"], fetcher["https"] = guarded, guarded
+	}
+
+	storeDir := opts.ModelStore
+	if storeDir == "" {
+		storeDir = filepath.Join(opts.DataDir, "models")
+	}
+	storeDir, ok := strings.CutPrefix(storeDir, "file://")
+	if !ok && strings.Contains(storeDir, "://") {
+		return nil, fmt.Errorf("model store %q: only file:///dir or a path is supported", opts.ModelStore)
+	}
+	st, err := file.New(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	models, err := model.NewManager(st, filepath.Join(opts.DataDir, "state"))
+	if err != nil {
+		return nil, err
+	}
+
+	wcfg := worker.Config{Command: opts.Worker, Dir: opts.WorkerDir, SetupTimeout: opts.SetupTimeout, CancelGrace: opts.CancelGrace, Logger: opts.Logger.With("pool", "jobs")}
+	s.jobPool = worker.NewPool(wcfg, max(opts.JobWorkers, 1))
+	wcfg.Logger = opts.Logger.With("pool", "output")
+	s.outputPool = worker.NewPool(wcfg, max(opts.OutputWorkers, 1))
+
+	qcfg := job.Config{
+		Runner:       &Runner{Pool: s.jobPool, Fetcher: fetcher, Models: models, TempDir: tmp},
+		Queue:        opts.Queue,
+		Workers:      s.jobPool.Size(),
+		MaxAttempts:  opts.MaxAttempts,
+		JobTimeout:   opts.JobTimeout,
+		CancelGrace:  opts.CancelGrace,
+		PollInterval: opts.PollInterval,
+		HTTPClient:   guarded.Client(),
+		Logger:       opts.Logger,
+	}
+	if opts.DatabaseURL != "" {
+		pool, err := pgxpool.New(ctx, opts.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("bad database URL: %w", err)
+		}
+		s.closers = append(s.closers, pool.Close)
+		if s.queue, err = job.OpenPostgres(ctx, pool, qcfg); err != nil {
+			s.close()
+			return nil, err
+		}
+	} else {
+		db, err := job.OpenSQLiteDB(filepath.Join(opts.DataDir, "herd.db"))
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { _ = db.Close() })
+		if s.queue, err = job.OpenSQLite(ctx, db, qcfg); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+
+	s.server = New(Config{
+		Jobs:          s.queue,
+		JobPool:       s.jobPool,
+		OutputPool:    s.outputPool,
+		Fetcher:       fetcher,
+		Models:        models,
+		AuthToken:     opts.AuthToken,
+		MaxBodyBytes:  opts.MaxBodyBytes,
+		OutputWait:    opts.OutputWait,
+		OutputTimeout: opts.OutputTimeout,
+		TempDir:       tmp,
+		Version:       opts.Version,
+		Logger:        opts.Logger,
+	})
+	return s, nil
+}
+
+// Handler is the HTTP API.
+func (s *Service) Handler() http.Handler { return s.server }
+
+// Start starts the workers and then the job queue.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.jobPool.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.outputPool.Start(ctx); err != nil {
+		return err
+	}
+	return s.queue.Start(ctx)
+}
+
+// Stop stops taking jobs, lets running ones finish until ctx ends (then
+// cancels them, leaving them to be retried), and stops the workers. Calling
+// it twice is safe.
+func (s *Service) Stop(ctx context.Context) error {
+	err := s.queue.Stop(ctx)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.jobPool.Stop(stopCtx)
+	_ = s.outputPool.Stop(stopCtx)
+	s.close()
+	return err
+}
+
+func (s *Service) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
