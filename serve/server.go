@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,7 +173,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, op worker.Op) (*
 			return nil, errorf(400, codeInvalidJSON, `request body must be a JSON object like {"Files": ["<uri>", ...]}, not a JSON %s`, typeErr.Value)
 		}
 		if errors.As(err, &typeErr) {
-			return nil, errorf(400, codeInvalidField, "field %q must be %s, not a JSON %s", typeErr.Field, fieldType(typeErr.Field), typeErr.Value)
+			want := "a string"
+			if typeErr.Type.Kind() == reflect.Slice {
+				want = "an array of strings"
+			}
+			return nil, errorf(400, codeInvalidField, "field %q must be %s, not a JSON %s", typeErr.Field, want, typeErr.Value)
 		}
 		if len(strings.TrimSpace(string(body))) == 0 {
 			return nil, errorf(400, codeInvalidJSON, `request body is empty: send {"Files": ["<uri>", ...]}`)
@@ -203,19 +208,6 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, op worker.Op) (*
 		}
 	}
 	return &req, nil
-}
-
-func fieldType(field string) string {
-	switch strings.ToLower(field) {
-	case "files":
-		return "an array of strings"
-	case "model", "callbackurl":
-		return "a string"
-	}
-	if strings.HasPrefix(strings.ToLower(field), "files") {
-		return "a string"
-	}
-	return "of another type"
 }
 
 func (s *Server) handleSubmit(op worker.Op) http.HandlerFunc {

@@ -52,6 +52,19 @@ local function is_interrupt(err)
   return type(err) == "string" and err:find("interrupted!", 1, true) ~= nil
 end
 
+-- encode_vector writes a list of numbers as JSON with full double precision.
+local function encode_vector(list)
+  local parts = {}
+  for i, v in ipairs(list) do
+    local x = tonumber(v)
+    if x == nil or x ~= x or x == math.huge or x == -math.huge then
+      error("output element " .. i .. " is not a finite number: " .. tostring(v), 0)
+    end
+    parts[i] = string.format("%.17g", x)
+  end
+  return "[" .. table.concat(parts, ",") .. "]"
+end
+
 -- run serves requests until stdin closes. handlers: train, input, output, setup.
 function M.run(handlers)
   if handlers.setup then handlers.setup() end
@@ -86,14 +99,13 @@ function M.run(handlers)
                 send({ type = "error", id = req.id, error = (tostring(result):match("^[^\n]*")) })
               end
             elseif req.op == "output" then
-              local vector = {}
-              for i, v in ipairs(result or {}) do vector[i] = tonumber(v) end
-              -- cjson encodes an empty table as {}; the protocol needs [].
-              if #vector == 0 then
-                stdout:write('{"type":"done","id":', cjson.encode(req.id), ',"outputVector":[]}\n')
+              local okvec, vector = pcall(encode_vector, result or {})
+              if okvec then
+                -- Written by hand: cjson rounds to 14 digits and encodes {} for an empty list.
+                stdout:write('{"type":"done","id":', cjson.encode(req.id), ',"outputVector":', vector, '}\n')
                 stdout:flush()
               else
-                send({ type = "done", id = req.id, outputVector = vector })
+                send({ type = "error", id = req.id, error = vector })
               end
             else
               if result == nil then result = cjson.null end
