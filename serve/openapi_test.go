@@ -21,7 +21,7 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatalf("docs/openapi.json differs from serve/openapi.json (copy it over): %v", err)
 	}
 	var spec struct {
-		OpenAPI    string                               `json:"openapi"`
+		OpenAPI    string                                `json:"openapi"`
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
 			Schemas   map[string]schema          `json:"schemas"`
