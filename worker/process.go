@@ -91,8 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	cmd := exec.Command("/bin/sh", "-c", "exec "+cfg.Command)
 	cmd.Dir = cfg.Dir
 	cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("HERD_PROTOCOL=%d", ProtocolVersion)}, cfg.Env...)...)
-	// Own process group, so signals reach whatever the worker spawned too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = procAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
