@@ -213,6 +213,7 @@ func compact(raw json.RawMessage) json.RawMessage {
 
 // explain rewrites River's words for the situations herd's users meet.
 func explain(msg string) string {
+	msg = strings.TrimPrefix(msg, "JobCancelError: ") // how River records river.JobCancel
 	if strings.Contains(msg, "Stuck job rescued") {
 		return "the herd serve process running this job stopped before it finished (crash, kill or lost replica)"
 	}

@@ -172,7 +172,7 @@ func runQueueSuite(t *testing.T, open opener) {
 		q := start(t, open, Config{JobTimeout: 200 * time.Millisecond})
 		id, _ := q.Submit(ctx, Args{Op: "train", Model: "block"})
 		st := waitState(t, q, id, StateError)
-		if !strings.Contains(st.Error, "job timeout of 200ms") || st.Attempt != 1 {
+		if !strings.HasPrefix(st.Error, "job exceeded the job timeout of 200ms") || st.Attempt != 1 {
 			t.Fatalf("status = %+v", st)
 		}
 	})

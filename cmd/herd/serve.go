@@ -54,7 +54,7 @@ func (c *ServeCommand) flagSet(f *serveFlags) *flag.FlagSet {
 	fs.Int64Var(&o.MaxBodyBytes, "max-body", 1<<20, "largest request body, in bytes")
 	fs.DurationVar(&o.OutputWait, "output-wait", 5*time.Second, "longest /output waits for a free worker before answering 503")
 	fs.DurationVar(&o.OutputTimeout, "output-timeout", 60*time.Second, "longest a worker may take for one /output")
-	fs.DurationVar(&o.JobTimeout, "job-timeout", time.Hour, "longest a train or input job may run")
+	fs.DurationVar(&o.JobTimeout, "job-timeout", time.Hour, "longest a train or input job may run, counted from its start (waiting for a worker included)")
 	fs.IntVar(&o.MaxAttempts, "max-attempts", 3, "tries of a job whose worker crashed (algorithm errors are not retried)")
 	fs.DurationVar(&o.CancelGrace, "cancel-grace", 5*time.Second, "time a worker told to stop (SIGINT) gets before it is killed")
 	fs.DurationVar(&o.SetupTimeout, "setup-timeout", 2*time.Minute, "longest a worker may take to start and report ready")

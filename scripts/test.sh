@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs herd's whole test suite. Installs what the tests need (Python 3, Lua 5.1,
+# lua-cjson) from Debian packages when missing, and starts the local
+# PostgreSQL cluster if it is installed but stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v python3 >/dev/null || missing+=(python3)
+command -v lua5.1 >/dev/null || missing+=(lua5.1)
+if ! lua5.1 -e 'require "cjson"' >/dev/null 2>&1; then missing+=(lua-cjson); fi
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null; then
+    echo "starting PostgreSQL" >&2
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+
+go vet ./...
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "not gofmt'ed:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+go test -race -count=1 "$@" ./...
