@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -76,6 +77,7 @@ func (c Config) withDefaults() Config {
 // on the driver's transaction type, so one Queue serves SQLite and Postgres.
 type riverClient interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertMany(ctx context.Context, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
 	JobCancel(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
@@ -89,6 +91,7 @@ type riverClient interface {
 type Queue struct {
 	cfg        Config
 	client     riverClient
+	batch      *batcher
 	modelWhere string // SQL predicate on the job's model, in the database's dialect
 }
 
@@ -108,6 +111,7 @@ func OpenSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	q.client = client
+	q.batch = newBatcher(client, cfg.Queue)
 	return q, nil
 }
 
@@ -136,6 +140,7 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Queue, 
 		return nil, err
 	}
 	q.client = client
+	q.batch = newBatcher(client, cfg.Queue)
 	return q, nil
 }
 
@@ -152,7 +157,7 @@ func migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error
 
 func (q *Queue) riverConfig() *river.Config {
 	cfg := &river.Config{
-		FetchCooldown:     q.cfg.PollInterval / 5,
+		FetchCooldown:     2 * time.Millisecond,
 		FetchPollInterval: q.cfg.PollInterval,
 		// River's own timeout is a backstop; the Runner enforces JobTimeout
 		// and says so in the job's error.
@@ -189,8 +194,10 @@ func (q *Queue) Start(ctx context.Context) error {
 }
 
 // Stop stops taking jobs and waits for running ones until ctx ends; then
-// their contexts are cancelled. Calling it twice is safe.
+// their contexts are cancelled. It also stops accepting submissions. Calling
+// it twice is safe.
 func (q *Queue) Stop(ctx context.Context) error {
+	defer q.batch.close()
 	if q.cfg.Runner == nil {
 		return nil
 	}
@@ -206,13 +213,16 @@ func (q *Queue) Stop(ctx context.Context) error {
 }
 
 // Submit stores a new job and returns its id.
+// Concurrent submissions share insert transactions (see batcher).
 func (q *Queue) Submit(ctx context.Context, args Args) (string, error) {
-	res, err := q.client.Insert(ctx, args, &river.InsertOpts{Queue: q.cfg.Queue})
+	id, err := q.batch.submit(ctx, args)
 	if err != nil {
 		return "", fmt.Errorf("cannot store job: %w", err)
 	}
-	return fmt.Sprint(res.Job.ID), nil
+	return strconv.FormatInt(id, 10), nil
 }
+
+var errStopped = errors.New("job queue stopped")
 
 // Get returns a job's status, or ErrNotFound.
 func (q *Queue) Get(ctx context.Context, id string) (*Status, error) {

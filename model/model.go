@@ -66,12 +66,12 @@ func (m *Manager) ReadDir(ctx context.Context, key string) (dir, version string,
 		return "", "", err
 	}
 	defer os.RemoveAll(tmp)
-	if err := m.store.Load(ctx, key, v.ID, filepath.Join(tmp, "v")); err != nil {
+	if err := m.store.Load(ctx, key, v.ID, tmp); err != nil {
 		return "", "", fmt.Errorf("cannot load model %s version %s: %w", key, v.ID, err)
 	}
 	// Versions are immutable, so if another request loaded it meanwhile
 	// either copy will do.
-	if err := os.Rename(filepath.Join(tmp, "v"), cached); err != nil {
+	if err := os.Rename(tmp, cached); err != nil {
 		if _, statErr := os.Stat(cached); statErr != nil {
 			return "", "", err
 		}
@@ -90,9 +90,6 @@ func (m *Manager) Checkout(ctx context.Context, key string) (string, error) {
 	v, err := m.store.Latest(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return work, nil
-	}
-	if err == nil {
-		err = os.Remove(work) // Load wants a path that does not exist
 	}
 	if err == nil {
 		err = m.store.Load(ctx, key, v.ID, work)

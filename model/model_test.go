@@ -21,7 +21,7 @@ func TestManager(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			fs, err := file.New(t.TempDir())
+			fs, err := file.New(t.TempDir(), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

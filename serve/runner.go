@@ -27,11 +27,15 @@ var _ job.Runner = (*Runner)(nil)
 
 // Run implements job.Runner.
 func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (json.RawMessage, string, error) {
-	dir, err := os.MkdirTemp(r.TempDir, "job-"+j.ID+"-")
-	if err != nil {
-		return nil, "", err
+	dir := ""
+	if needsDownload(j.Files) {
+		d, err := os.MkdirTemp(r.TempDir, "job-"+j.ID+"-")
+		if err != nil {
+			return nil, "", err
+		}
+		defer os.RemoveAll(d)
+		dir = d
 	}
-	defer os.RemoveAll(dir)
 
 	paths, err := fetchAll(ctx, r.Fetcher, j.Files, dir)
 	if err != nil {

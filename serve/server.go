@@ -253,11 +253,6 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request) {
 var errOutputTimeout = errors.New("output timeout")
 
 func (s *Server) output(ctx context.Context, req *request) ([]float64, *apiError) {
-	for _, uri := range req.Files {
-		if err := s.cfg.Fetcher.Check(uri); err != nil {
-			return nil, errFromFetch(err)
-		}
-	}
 	dir := ""
 	if needsDownload(req.Files) {
 		d, err := os.MkdirTemp(s.cfg.TempDir, "output-")

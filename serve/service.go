@@ -33,6 +33,7 @@ type Options struct {
 	DatabaseURL   string   // postgres://... for a shared queue; "" means SQLite in DataDir
 	Queue         string   // River queue name; default "herd"
 	ModelStore    string   // file:///dir or a path; default DataDir/models
+	ModelVersions int      // versions kept per model; default 5
 	FilesRoots    []string // directories local files may come from
 	AllowHTTP     bool     // accept http(s):// inputs
 	AllowPrivate  bool     // let http(s) inputs and callbacks reach private addresses
@@ -96,7 +97,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if !ok && strings.Contains(storeDir, "://") {
 		return nil, fmt.Errorf("model store %q: only file:///dir or a path is supported", opts.ModelStore)
 	}
-	st, err := file.New(storeDir)
+	st, err := file.New(storeDir, opts.ModelVersions)
 	if err != nil {
 		return nil, err
 	}

@@ -25,10 +25,13 @@ type Version struct {
 type Store interface {
 	// Latest returns the newest complete version of key, or ErrNotFound.
 	Latest(ctx context.Context, key string) (Version, error)
-	// Save copies the directory dir as a new version of key and makes it the
-	// latest. Of concurrent saves of one key the last to complete wins.
+	// Save stores the directory dir as a new version of key and makes it the
+	// latest. Of concurrent saves of one key the last to complete wins. Save
+	// may take dir over (move it) instead of copying: callers must not use
+	// dir afterwards, only remove it if it still exists.
 	Save(ctx context.Context, key, dir string) (Version, error)
-	// Load copies version id of key into dst, which must not exist yet.
+	// Load copies version id of key into the directory dst, which must exist
+	// and be empty.
 	Load(ctx context.Context, key, id, dst string) error
 }
 

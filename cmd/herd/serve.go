@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type ServeCommand struct {
 // serveFlags are the command line of `herd serve`.
 type serveFlags struct {
 	addr          string
+	debugAddr     string
 	authTokenFile string
 	logLevel      string
 	shutdownGrace time.Duration
@@ -37,6 +39,7 @@ func (c *ServeCommand) flagSet(f *serveFlags) *flag.FlagSet {
 	fs.SetOutput(c.Stderr)
 	o := &f.opts
 	fs.StringVar(&f.addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private), e.g. 127.0.0.1:6060")
 	fs.StringVar(&o.Worker, "worker", "", "worker command line, e.g. 'python3 examples/mean-python/worker.py' (required)")
 	fs.StringVar(&o.WorkerDir, "worker-dir", "", "working directory of the workers (default: herd's)")
 	fs.IntVar(&f.workers, "workers", 1, "worker processes for jobs and, separately, for /output")
@@ -46,6 +49,7 @@ func (c *ServeCommand) flagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&o.DatabaseURL, "database-url", "", "postgres://... to share jobs between replicas (also DATABASE_URL); default SQLite in --data-dir")
 	fs.StringVar(&o.Queue, "queue", "herd", "job queue name; services sharing one database need distinct names")
 	fs.StringVar(&o.ModelStore, "model-store", "", "where model versions live: file:///dir or a path (default: <data-dir>/models)")
+	fs.IntVar(&o.ModelVersions, "model-versions", 5, "versions of each model kept in the model store")
 	fs.Var(&f.filesRoots, "files-root", "directory that file paths and file:// URIs may come from (repeatable)")
 	fs.BoolVar(&o.AllowHTTP, "allow-http", false, "accept http:// and https:// input files")
 	fs.BoolVar(&o.AllowPrivate, "allow-private-http", false, "let http(s) inputs and callbacks reach loopback and private addresses")
@@ -144,6 +148,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		_ = svc.Stop(ctx)
 		return err
 	}
+	if f.debugAddr != "" {
+		go serveDebug(f.debugAddr, logger)
+	}
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -165,6 +172,19 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	defer cancel()
 	_ = srv.Shutdown(grace)
 	return svc.Stop(grace)
+}
+
+// serveDebug serves pprof on its own listener, never on the API's.
+func serveDebug(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	logger.Info("serve.debug", "url", "http://"+addr+"/debug/pprof/")
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		logger.Error("serve.debug_failed", "error", err)
+	}
 }
 
 func listenURL(a net.Addr) string {

@@ -79,6 +79,9 @@ func (f *Fetcher) resolve(uri string) (string, error) {
 	}
 	var firstErr error
 	for _, c := range candidates {
+		if p, ok := f.plainFile(c); ok {
+			return p, nil
+		}
 		real, err := filepath.EvalSymlinks(c)
 		if err != nil {
 			if firstErr == nil {
@@ -109,6 +112,37 @@ func (f *Fetcher) resolve(uri string) (string, error) {
 		return "", fetch.Errorf(fetch.KindNotFound, uri, "no such file")
 	}
 	return "", &fetch.Error{Kind: fetch.KindNotFound, URI: uri, Err: firstErr}
+}
+
+// plainFile is the fast path for the common case, a regular file reached
+// without symbolic links: it lstats only the components below the root (the
+// roots themselves were resolved at start), usually one system call instead of
+// EvalSymlinks' one per component. Anything else takes the slow path.
+func (f *Fetcher) plainFile(path string) (string, bool) {
+	for _, root := range f.roots {
+		rel, ok := strings.CutPrefix(path, root+string(filepath.Separator))
+		if !ok {
+			continue
+		}
+		dir := root
+		parts := strings.Split(rel, string(filepath.Separator))
+		for i, part := range parts {
+			if part == "" || part == "." || part == ".." {
+				return "", false
+			}
+			dir = filepath.Join(dir, part)
+			st, err := os.Lstat(dir)
+			if err != nil {
+				return "", false
+			}
+			last := i == len(parts)-1
+			if (last && !st.Mode().IsRegular()) || (!last && !st.IsDir()) {
+				return "", false
+			}
+		}
+		return dir, true
+	}
+	return "", false
 }
 
 func (f *Fetcher) inRoots(path string) bool {

@@ -1,7 +1,8 @@
 // Package file is a store.Store on a local (or shared network) directory.
 //
-// Layout: ROOT/<key>/<version>/... holds each version; ROOT/<key>/LATEST
-// names the latest one and is replaced atomically by rename.
+// Layout: ROOT/<key>/<version>/... holds each version; ROOT/<key>/LATEST is
+// a symbolic link to the latest one, replaced atomically by rename. Reading
+// the pointer is one readlink, which matters: /output reads it every call.
 package file
 
 import (
@@ -14,7 +15,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/herd-ml/herd/store"
@@ -23,6 +26,10 @@ import (
 // Store is a store.Store in a directory.
 type Store struct {
 	root string
+	keep int
+
+	mu         sync.Mutex
+	lastPruned map[string]time.Time // per key: listing a busy key on every save would be quadratic
 }
 
 var (
@@ -30,52 +37,104 @@ var (
 	_ store.Local = (*Store)(nil)
 )
 
-// New returns a Store rooted at root, creating it if needed.
-func New(root string) (*Store, error) {
+// DefaultKeep is how many versions of each model a Store keeps.
+const DefaultKeep = 5
+
+// pruneAfter protects a superseded version that a reader may still be
+// loading: it is removed only once it is older than this. pruneEvery limits
+// how often one key's directory is listed.
+const (
+	pruneAfter = time.Minute
+	pruneEvery = 10 * time.Second
+)
+
+// New returns a Store rooted at root, creating it if needed, that keeps the
+// newest keep versions of each model (DefaultKeep if keep < 1).
+func New(root string, keep int) (*Store, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create model store %s: %w", root, err)
 	}
-	return &Store{root: root}, nil
+	if keep < 1 {
+		keep = DefaultKeep
+	}
+	return &Store{root: root, keep: keep, lastPruned: make(map[string]time.Time)}, nil
 }
 
 // Latest implements store.Store.
 func (s *Store) Latest(_ context.Context, key string) (store.Version, error) {
-	b, err := os.ReadFile(filepath.Join(s.root, key, "LATEST"))
+	id, err := os.Readlink(filepath.Join(s.root, key, "LATEST"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return store.Version{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.Version{}, err
+		return store.Version{}, fmt.Errorf("model %s: cannot read latest version: %w", key, err)
 	}
-	id := strings.TrimSpace(string(b))
-	st, err := os.Stat(filepath.Join(s.root, key, id))
-	if err != nil {
-		return store.Version{}, fmt.Errorf("model %s: latest version %s: %w", key, id, err)
-	}
-	return store.Version{ID: id, Created: st.ModTime().UTC()}, nil
+	return store.Version{ID: id, Created: versionTime(id)}, nil
 }
 
-// Save implements store.Store.
+// Save implements store.Store. A dir on the same file system is moved into
+// the store, not copied.
 func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error) {
 	keyDir := filepath.Join(s.root, key)
 	if err := os.MkdirAll(keyDir, 0o755); err != nil {
 		return store.Version{}, err
 	}
 	id := NewVersionID(time.Now())
-	tmp := filepath.Join(keyDir, ".tmp-"+id)
-	if err := CopyDir(ctx, dir, tmp); err != nil {
-		_ = os.RemoveAll(tmp)
-		return store.Version{}, fmt.Errorf("cannot save model %s: %w", key, err)
-	}
 	final := filepath.Join(keyDir, id)
-	if err := os.Rename(tmp, final); err != nil {
-		_ = os.RemoveAll(tmp)
+	if err := os.Rename(dir, final); err != nil {
+		// Another file system: copy to a temporary name, then rename, so a
+		// version is never visible half-copied.
+		tmp := filepath.Join(keyDir, ".tmp-"+id)
+		if err := CopyDir(ctx, dir, tmp); err != nil {
+			_ = os.RemoveAll(tmp)
+			return store.Version{}, fmt.Errorf("cannot save model %s: %w", key, err)
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			_ = os.RemoveAll(tmp)
+			return store.Version{}, err
+		}
+	}
+	if err := pointAtomic(filepath.Join(keyDir, "LATEST"), id); err != nil {
 		return store.Version{}, err
 	}
-	if err := writeAtomic(filepath.Join(keyDir, "LATEST"), []byte(id+"\n")); err != nil {
-		return store.Version{}, err
+	if s.duePrune(key) {
+		s.prune(keyDir, id)
 	}
-	return store.Version{ID: id, Created: time.Now().UTC()}, nil
+	return store.Version{ID: id, Created: versionTime(id)}, nil
+}
+
+func (s *Store) duePrune(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.lastPruned[key]) < pruneEvery {
+		return false
+	}
+	s.lastPruned[key] = time.Now()
+	return true
+}
+
+// prune removes versions of a key beyond the newest s.keep, once they are
+// older than pruneAfter. Failures only leave old versions behind.
+func (s *Store) prune(keyDir, latest string) {
+	entries, err := os.ReadDir(keyDir)
+	if err != nil {
+		return
+	}
+	var versions []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() && !strings.HasPrefix(name, ".") && name != latest {
+			versions = append(versions, name)
+		}
+	}
+	// IDs sort by time; keep the newest keep-1 besides latest.
+	slices.Sort(versions)
+	excess := len(versions) - (s.keep - 1)
+	for _, v := range versions[:max(excess, 0)] {
+		if time.Since(versionTime(v)) > pruneAfter {
+			_ = os.RemoveAll(filepath.Join(keyDir, v))
+		}
+	}
 }
 
 // Load implements store.Store.
@@ -90,16 +149,19 @@ func (s *Store) Load(ctx context.Context, key, id, dst string) error {
 // Path implements store.Local.
 func (s *Store) Path(key, id string) string { return filepath.Join(s.root, key, id) }
 
+const versionLayout = "20060102T150405.000000000Z"
+
 // NewVersionID returns an ID that sorts by time, with random bits so that two
 // replicas saving in the same nanosecond differ.
 func NewVersionID(t time.Time) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s", t.UTC().Format("20060102T150405.000000000Z"), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%s-%s", t.UTC().Format(versionLayout), hex.EncodeToString(b[:]))
 }
 
-// CopyDir copies the regular files and directories under src to dst, which
-// must not exist. Symlinks are refused: a model's state is plain files.
+// CopyDir copies the regular files and directories under src into dst,
+// creating dst if it does not exist. Symlinks are refused: a model's state
+// is plain files.
 func CopyDir(ctx context.Context, src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -114,6 +176,11 @@ func CopyDir(ctx context.Context, src, dst string) error {
 		}
 		target := filepath.Join(dst, rel)
 		switch {
+		case d.IsDir() && rel == ".":
+			if err := os.Mkdir(target, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			return nil
 		case d.IsDir():
 			return os.Mkdir(target, 0o755)
 		case d.Type().IsRegular():
@@ -141,9 +208,11 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-func writeAtomic(name string, data []byte) error {
+// pointAtomic makes name a symbolic link to target, replacing any old link
+// in one rename so readers see the old or the new target, never none.
+func pointAtomic(name, target string) error {
 	tmp := fmt.Sprintf("%s.tmp-%s", name, NewVersionID(time.Now()))
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.Symlink(target, tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, name); err != nil {
@@ -151,4 +220,11 @@ func writeAtomic(name string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// versionTime reads the save time back from a version ID.
+func versionTime(id string) time.Time {
+	stamp, _, _ := strings.Cut(id, "-")
+	t, _ := time.Parse(versionLayout, stamp)
+	return t
 }

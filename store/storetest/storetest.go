@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herd-ml/herd/store"
 )
@@ -37,16 +38,19 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err != nil || latest.ID != v.ID {
 			t.Fatalf("Latest = %v, %v; want %s", latest, err, v.ID)
 		}
-		dst := filepath.Join(t.TempDir(), "out")
+		if latest.Created.IsZero() || time.Since(latest.Created) > time.Minute {
+			t.Fatalf("Latest.Created = %v, want the save time", latest.Created)
+		}
+		dst := t.TempDir()
 		if err := s.Load(ctx, "alice", v.ID, dst); err != nil {
 			t.Fatal(err)
 		}
 		if got := read(t, filepath.Join(dst, "sub", "vocab.txt")); got != "v1" {
 			t.Fatalf("loaded %q", got)
 		}
-		// A version is immutable: changing the source afterwards changes nothing.
-		write(t, filepath.Join(src, "weights.bin"), "w2")
-		dst2 := filepath.Join(t.TempDir(), "out")
+		// A version is immutable: changing a loaded copy changes nothing.
+		write(t, filepath.Join(dst, "weights.bin"), "w2")
+		dst2 := t.TempDir()
 		if err := s.Load(ctx, "alice", v.ID, dst2); err != nil {
 			t.Fatal(err)
 		}
