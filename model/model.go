@@ -101,13 +101,16 @@ func (m *Manager) Checkout(ctx context.Context, key string) (string, error) {
 	return work, nil
 }
 
-// Commit saves the working directory as the new latest version of key and
-// removes it.
+// Commit saves the working directory as the new latest version of key. The
+// directory is gone afterwards, moved into the store or removed.
 func (m *Manager) Commit(ctx context.Context, key, work string) (store.Version, error) {
-	defer m.Discard(work)
 	v, err := m.store.Save(ctx, key, work)
 	if err != nil {
+		m.Discard(work)
 		return store.Version{}, fmt.Errorf("cannot save model %s: %w", key, err)
+	}
+	if _, statErr := os.Lstat(work); statErr == nil {
+		m.Discard(work) // the store copied it
 	}
 	return v, nil
 }

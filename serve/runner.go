@@ -48,7 +48,12 @@ func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (j
 	if err != nil {
 		return nil, "", err
 	}
-	defer r.Models.Discard(work)
+	committed := false
+	defer func() {
+		if !committed {
+			r.Models.Discard(work)
+		}
+	}()
 
 	req := &worker.Request{ID: "job-" + j.ID, Op: worker.Op(j.Op), Model: j.Model, Files: paths, URIs: j.Files, StateDir: work}
 	resp, err := r.Pool.Do(ctx, 0, req, func(f float64, _ string) { progress(f) })
@@ -62,6 +67,7 @@ func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (j
 		}
 		return nil, "", err
 	}
+	committed = true
 	if _, err := r.Models.Commit(ctx, j.Model, work); err != nil {
 		return resp.Result, resp.Log, err
 	}

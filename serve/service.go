@@ -119,13 +119,22 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		JobTimeout:   opts.JobTimeout,
 		CancelGrace:  opts.CancelGrace,
 		PollInterval: opts.PollInterval,
-		HTTPClient:   guarded.Client(),
+		HTTPClient:   &http.Client{Transport: guarded.Client().Transport, Timeout: 10 * time.Second},
 		Logger:       opts.Logger,
 	}
 	if opts.DatabaseURL != "" {
-		pool, err := pgxpool.New(ctx, opts.DatabaseURL)
+		pcfg, err := pgxpool.ParseConfig(opts.DatabaseURL)
 		if err != nil {
 			return nil, fmt.Errorf("bad database URL: %w", err)
+		}
+		if !strings.Contains(opts.DatabaseURL, "pool_max_conns") {
+			// pgx's default (the CPU count, at least 4) starves River's
+			// producer, completer and notifier beside the API's queries.
+			pcfg.MaxConns = int32(max(10, 2*s.jobPool.Size()+4))
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+		if err != nil {
+			return nil, fmt.Errorf("cannot connect to Postgres: %w", err)
 		}
 		s.closers = append(s.closers, pool.Close)
 		if s.queue, err = job.OpenPostgres(ctx, pool, qcfg); err != nil {

@@ -76,12 +76,16 @@ func (s *Store) Latest(_ context.Context, key string) (store.Version, error) {
 // the store, not copied.
 func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error) {
 	keyDir := filepath.Join(s.root, key)
-	if err := os.MkdirAll(keyDir, 0o755); err != nil {
-		return store.Version{}, err
-	}
 	id := NewVersionID(time.Now())
 	final := filepath.Join(keyDir, id)
-	if err := os.Rename(dir, final); err != nil {
+	err := os.Rename(dir, final)
+	if errors.Is(err, fs.ErrNotExist) { // the model's first version
+		if err := os.MkdirAll(keyDir, 0o755); err != nil {
+			return store.Version{}, err
+		}
+		err = os.Rename(dir, final)
+	}
+	if err != nil {
 		// Another file system: copy to a temporary name, then rename, so a
 		// version is never visible half-copied.
 		tmp := filepath.Join(keyDir, ".tmp-"+id)
