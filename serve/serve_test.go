@@ -499,3 +499,58 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("right token refused: %v %v", resp.StatusCode, err)
 	}
 }
+
+func TestCallback(t *testing.T) {
+	t.Parallel()
+
+	got := make(chan map[string]any, 1)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		got <- body
+	}))
+	t.Cleanup(receiver.Close)
+
+	t.Run("delivered when private addresses are allowed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{worker: "python", mutate: func(o *Options) { o.AllowPrivate = true }})
+		id := b.submit(t, "/train", `{"Files": ["a.txt"], "callbackUrl": "`+receiver.URL+`/done"}`)
+		select {
+		case body := <-got:
+			if body["jobId"] != id || body["status"] != "done" || body["state"] != "done" {
+				t.Fatalf("callback body = %v", body)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no callback")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st := b.wait(t, id)
+			if cb, _ := st["callback"].(map[string]any); cb["state"] == "delivered" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("callback never reported delivered: %v", st["callback"])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("refused to a loopback address by default, visibly", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{worker: "python"})
+		id := b.submit(t, "/train", `{"Files": ["a.txt"], "callbackUrl": "`+receiver.URL+`/done"}`)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			st := b.wait(t, id)
+			cb, _ := st["callback"].(map[string]any)
+			if e, _ := cb["error"].(string); strings.Contains(e, "not allowed") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("callback = %v, want an error saying the address is not allowed", cb)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
