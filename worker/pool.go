@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,11 +251,6 @@ func (p *Pool) Stop(ctx context.Context) error {
 	wg.Wait()
 	p.wg.Wait()
 	return nil
-}
-
-// String describes the pool for logs.
-func (p *Pool) String() string {
-	return fmt.Sprintf("pool(%q, %d workers)", p.cfg.Command, p.size)
 }
 
 func lastLine(s string) string {

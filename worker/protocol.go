@@ -25,11 +25,6 @@ const (
 	OpOutput Op = "output"
 )
 
-// Valid reports whether op is one of the three known operations.
-func (op Op) Valid() bool {
-	return op == OpTrain || op == OpInput || op == OpOutput
-}
-
 // Request is one line herd writes to a worker's stdin.
 type Request struct {
 	ID       string   `json:"id"`
