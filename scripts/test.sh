@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs herd's whole test suite. Installs what the tests need (Python 3, Lua 5.1,
-# lua-cjson) from Debian packages when missing, and starts the local
-# PostgreSQL cluster if it is installed but stopped.
+# lua-cjson, Chromium, chromedriver, the Python Selenium bindings) from Debian
+# packages when missing, and starts the local PostgreSQL cluster if it is
+# installed but stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,10 @@ missing=()
 command -v python3 >/dev/null || missing+=(python3)
 command -v lua5.1 >/dev/null || missing+=(lua5.1)
 if ! lua5.1 -e 'require "cjson"' >/dev/null 2>&1; then missing+=(lua-cjson); fi
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# Debian's own interpreter: the first python3 on PATH may be another build.
+if ! /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1; then missing+=(python3-selenium); fi
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}" >&2
   sudo=""

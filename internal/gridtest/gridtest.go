@@ -1,0 +1,121 @@
+// Package gridtest gives grid tests what they share: a local site to browse,
+// the official Python Selenium client to drive it, and a check that no
+// driver, browser or profile outlives the test.
+package gridtest
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-ml/herd/internal/testenv"
+)
+
+var pages = map[string]string{
+	"/form.html": `<!doctype html><title>Form page</title>
+<form onsubmit="return false"><input id=user name=user><input id=pass type=password><input id=go type=submit value=Go
+ onclick="document.getElementById('out').textContent='hello '+document.getElementById('user').value"></form>
+<p id=out></p><button id=alert onclick="alert('careful')">alert</button>`,
+	"/other.html":  `<!doctype html><title>Other page</title><p>other</p>`,
+	"/frames.html": `<!doctype html><title>Frames page</title><iframe id=inner src="/form.html"></iframe>`,
+}
+
+// Site serves the scenario pages on loopback.
+func Site(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page, ok := pages[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(page))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Chrome returns the paths of chromedriver and Chromium, or calls
+// testenv.Missing.
+func Chrome(t testing.TB) (driver, browser string) {
+	t.Helper()
+	driver = testenv.Command(t, "chromedriver")
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return driver, p
+		}
+	}
+	testenv.Missing(t, "no chromium on PATH")
+	return "", ""
+}
+
+// Python is Debian's interpreter, the one that can import python3-selenium.
+func Python(t testing.TB) string {
+	t.Helper()
+	const debian = "/usr/bin/python3"
+	if err := exec.Command(debian, "-c", "import selenium").Run(); err != nil {
+		testenv.Missing(t, "%s cannot import selenium (Debian package python3-selenium): %v", debian, err)
+	}
+	return debian
+}
+
+// RunScenarios drives grid with the Python client through the named
+// scenarios (all when none) and returns what it printed.
+func RunScenarios(ctx context.Context, t testing.TB, grid, site string, names ...string) (string, error) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "scenarios.py")
+	cmd := exec.CommandContext(ctx, Python(t), append([]string{script, grid, site}, names...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// NoLeaks fails the test if, after a grace period, a browser process still
+// names a profile under profileDir, a chromedriver started by this process
+// still runs, or a profile is left in profileDir.
+func NoLeaks(t testing.TB, profileDir string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		procs := leakedProcesses(profileDir)
+		profiles, _ := filepath.Glob(filepath.Join(profileDir, "herd-profile-*"))
+		if len(procs) == 0 && len(profiles) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leaked after the test: processes %v, profiles %v", procs, profiles)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func leakedProcesses(profileDir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	var out []string
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		ourDriver := len(fields) > 1 && fields[1] == self && bytes.Contains(cmdline, []byte("chromedriver"))
+		if bytes.Contains(cmdline, []byte(profileDir)) || ourDriver {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline[:min(len(cmdline), 120)]), "\x00", " "))
+		}
+	}
+	return out
+}

@@ -1,0 +1,289 @@
+// Package node runs browser sessions for the grid: for each new session it
+// starts a WebDriver (chromedriver) on a free local port with a fresh
+// temporary profile, forwards the session's commands to it, and on delete,
+// timeout or shutdown kills the driver and every browser process that used
+// the profile, then removes the profile. It serves the W3C WebDriver API
+// itself, so a hub (or a client) talks to it like to any driver, and it
+// registers with a hub (see docs/node-protocol.md).
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herd-ml/herd/webdriver"
+)
+
+// Browser is one kind of browser a node offers.
+type Browser struct {
+	// Stereotype is what the slot advertises: browserName, browserVersion,
+	// platformName and optionally herd:labels.
+	Stereotype map[string]any
+	// MaxSessions is how many sessions of this browser may run at once.
+	MaxSessions int
+	// Driver is the WebDriver binary, e.g. /usr/bin/chromedriver.
+	Driver string
+	// Binary is the browser binary passed to the driver; "" lets it choose.
+	Binary string
+	// Args are added to the browser's command line. Nil means DefaultChromeArgs.
+	Args []string
+	// RelayURL, when set, forwards sessions to an existing WebDriver endpoint
+	// instead of launching drivers.
+	RelayURL string
+}
+
+// DefaultChromeArgs suit headless Linux machines and containers: no display,
+// no sandbox as root, small /dev/shm, and no background network traffic.
+var DefaultChromeArgs = []string{
+	"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+	"--disable-background-networking", "--disable-component-update", "--disable-sync",
+	"--no-first-run", "--disable-default-apps", "--disable-extensions",
+}
+
+// Config configures a Node.
+type Config struct {
+	// ID names the node; default a random id.
+	ID string
+	// Browsers are the slots offered; required.
+	Browsers []Browser
+	// ProfileDir holds the sessions' temporary browser profiles; "" means the
+	// system's temporary directory.
+	ProfileDir string
+	// IdleTimeout deletes a session with no command for this long, a backstop
+	// for when the hub is gone; default 10 minutes.
+	IdleTimeout time.Duration
+	// Logger receives session events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Node runs sessions. It is safe for concurrent use.
+type Node struct {
+	cfg       Config
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	starting map[int]int // browser index -> sessions being created
+	draining bool
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// New returns a Node. Call Start to begin reaping idle sessions.
+func New(cfg Config) (*Node, error) {
+	if len(cfg.Browsers) == 0 {
+		return nil, errors.New("node offers no browsers")
+	}
+	for i := range cfg.Browsers {
+		b := &cfg.Browsers[i]
+		if b.MaxSessions < 1 {
+			b.MaxSessions = 1
+		}
+		if b.Driver == "" && b.RelayURL == "" {
+			return nil, fmt.Errorf("browser %v: no driver binary and no relay URL", b.Stereotype["browserName"])
+		}
+	}
+	if cfg.ID == "" {
+		cfg.ID = randomID()
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		cfg:       cfg,
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second},
+		sessions:  make(map[string]*session),
+		starting:  make(map[int]int),
+		stop:      make(chan struct{}),
+	}
+	n.proxy = &httputil.ReverseProxy{
+		Transport: n.transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			s := sessionFromContext(pr.In.Context())
+			pr.SetURL(s.driverURL)
+			pr.Out.URL.Path = s.driverPath(pr.In.URL.Path)
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = s.driverURL.Host
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownError, "the session's driver did not answer: %v", err))
+		},
+	}
+	return n, nil
+}
+
+// ID returns the node's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Start begins reaping idle sessions.
+func (n *Node) Start(context.Context) error {
+	n.wg.Add(1)
+	go n.reap()
+	return nil
+}
+
+// Stop deletes every session (killing drivers and browsers) and stops the
+// reaper. Calling it twice is safe.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() { close(n.stop) })
+	n.wg.Wait()
+	n.mu.Lock()
+	all := make([]*session, 0, len(n.sessions))
+	for _, s := range n.sessions {
+		all = append(all, s)
+	}
+	n.mu.Unlock()
+	for _, s := range all {
+		n.endSession(ctx, s, true)
+	}
+	n.transport.CloseIdleConnections()
+	return nil
+}
+
+// Drain stops the node from taking new sessions; running ones go on.
+func (n *Node) Drain() {
+	n.mu.Lock()
+	n.draining = true
+	n.mu.Unlock()
+}
+
+// Slot describes one browser's capacity for registration and status.
+type Slot struct {
+	Stereotype  map[string]any `json:"stereotype"`
+	MaxSessions int            `json:"maxSessions"`
+	Sessions    int            `json:"sessions"`
+}
+
+// Slots returns the node's browsers with their current use.
+func (n *Node) Slots() []Slot {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	slots := make([]Slot, len(n.cfg.Browsers))
+	for i, b := range n.cfg.Browsers {
+		slots[i] = Slot{Stereotype: b.Stereotype, MaxSessions: b.MaxSessions, Sessions: n.starting[i]}
+	}
+	for _, s := range n.sessions {
+		slots[s.browser].Sessions++
+	}
+	return slots
+}
+
+// SessionIDs lists the sessions running now.
+func (n *Node) SessionIDs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ids := make([]string, 0, len(n.sessions))
+	for id := range n.sessions {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Draining reports whether the node refuses new sessions.
+func (n *Node) Draining() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.draining
+}
+
+// ServeHTTP serves the W3C WebDriver API, at / and under /wd/hub.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimPrefix(r.URL.Path, "/wd/hub")
+	switch {
+	case path == "/session" && r.Method == http.MethodPost:
+		n.newSession(w, r)
+	case path == "/status" && r.Method == http.MethodGet:
+		n.status(w)
+	case strings.HasPrefix(path, "/session/"):
+		id, rest, _ := strings.Cut(strings.TrimPrefix(path, "/session/"), "/")
+		n.command(w, r, id, rest)
+	default:
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownCommand, "no command %s %s", r.Method, r.URL.Path))
+	}
+}
+
+func (n *Node) command(w http.ResponseWriter, r *http.Request, id, rest string) {
+	n.mu.Lock()
+	s := n.sessions[id]
+	n.mu.Unlock()
+	if s == nil {
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrInvalidSessionID, "no session %s on node %s (ended, timed out or never existed)", id, n.cfg.ID))
+		return
+	}
+	s.touch()
+	defer s.touch()
+	if rest == "" && r.Method == http.MethodDelete {
+		rec := &statusRecorder{ResponseWriter: w}
+		n.proxy.ServeHTTP(rec, r.WithContext(withSession(r.Context(), s)))
+		n.endSession(context.WithoutCancel(r.Context()), s, false)
+		return
+	}
+	n.proxy.ServeHTTP(w, r.WithContext(withSession(r.Context(), s)))
+}
+
+// reap deletes sessions idle for longer than IdleTimeout.
+func (n *Node) reap() {
+	defer n.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+		}
+		n.mu.Lock()
+		var idle []*session
+		for _, s := range n.sessions {
+			if s.idleFor() > n.cfg.IdleTimeout {
+				idle = append(idle, s)
+			}
+		}
+		n.mu.Unlock()
+		for _, s := range idle {
+			n.cfg.Logger.Info("node.session_idle", "session", s.id, "idle", s.idleFor().Round(time.Second))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			n.endSession(ctx, s, true)
+			cancel()
+		}
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// mustURL parses a URL known to be valid.
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}

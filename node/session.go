@@ -1,0 +1,440 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/herd-ml/herd/webdriver"
+)
+
+// session is one browser session and the driver that runs it.
+type session struct {
+	id        string
+	browser   int // index into Config.Browsers
+	driverURL *url.URL
+	// driverPrefix is the relay URL's path, prepended to command paths.
+	driverPrefix string
+	cmd          *exec.Cmd // nil in relay mode
+	profile      string    // temporary profile directory; "" in relay mode
+	created      time.Time
+
+	mu       sync.Mutex
+	lastSeen time.Time
+	ended    bool
+}
+
+func (s *session) touch() {
+	s.mu.Lock()
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
+}
+
+func (s *session) idleFor() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Since(s.lastSeen)
+}
+
+func (s *session) driverPath(inPath string) string {
+	p := strings.TrimPrefix(inPath, "/wd/hub")
+	return s.driverPrefix + p
+}
+
+type sessionKey struct{}
+
+func withSession(ctx context.Context, s *session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+func sessionFromContext(ctx context.Context) *session {
+	s, _ := ctx.Value(sessionKey{}).(*session)
+	return s
+}
+
+// newSession handles POST /session: pick a browser, start its driver,
+// create the session there, and keep the driver for the session's commands.
+func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrInvalidArgument, "cannot read body: %v", err))
+		return
+	}
+	ns, werr := webdriver.ParseNewSession(body)
+	if werr != nil {
+		webdriver.WriteError(w, werr)
+		return
+	}
+	candidates, werr := ns.Candidates()
+	if werr != nil {
+		webdriver.WriteError(w, werr)
+		return
+	}
+	idx, werr := n.reserve(candidates)
+	if werr != nil {
+		webdriver.WriteError(w, werr)
+		return
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			n.mu.Lock()
+			n.starting[idx]--
+			n.mu.Unlock()
+		}
+	}
+	defer release()
+
+	b := n.cfg.Browsers[idx]
+	s := &session{browser: idx, created: time.Now(), lastSeen: time.Now()}
+	if b.RelayURL != "" {
+		u, err := url.Parse(strings.TrimSuffix(b.RelayURL, "/"))
+		if err != nil {
+			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "bad relay URL: %v", err))
+			return
+		}
+		s.driverURL, s.driverPrefix = u, u.Path
+	} else if err := n.startDriver(r.Context(), s, b); err != nil {
+		n.cleanup(s)
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "cannot start %s: %v", b.Driver, err))
+		return
+	}
+
+	forward := ns.Forwardable()
+	if b.RelayURL == "" {
+		forward = withBrowserOptions(forward, b, s.profile)
+	}
+	status, respBody, err := n.createOnDriver(r.Context(), s, forward)
+	if err != nil || status != http.StatusOK {
+		n.cleanup(s)
+		if err != nil {
+			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "driver did not create a session: %v", err))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write(respBody)
+		return
+	}
+	var created struct {
+		Value struct {
+			SessionID string `json:"sessionId"`
+		} `json:"value"`
+		SessionID string `json:"sessionId"` // JSON Wire drivers
+	}
+	_ = json.Unmarshal(respBody, &created)
+	s.id = created.Value.SessionID
+	if s.id == "" {
+		s.id = created.SessionID
+	}
+	if s.id == "" {
+		n.cleanup(s)
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "driver answered without a session id: %.200s", respBody))
+		return
+	}
+	n.mu.Lock()
+	n.sessions[s.id] = s
+	n.mu.Unlock()
+	release()
+	n.cfg.Logger.Info("node.session_created", "session", s.id, "browser", b.Stereotype["browserName"], "in", time.Since(s.created).Round(time.Millisecond))
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(respBody)
+}
+
+// reserve picks the first browser matching a candidate with a free slot and
+// counts a session as starting on it.
+func (n *Node) reserve(candidates []map[string]any) (int, *webdriver.Error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.draining {
+		return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s is draining and takes no new sessions", n.cfg.ID)
+	}
+	used := map[int]int{}
+	for _, s := range n.sessions {
+		used[s.browser]++
+	}
+	matched := false
+	for _, caps := range candidates {
+		for i, b := range n.cfg.Browsers {
+			if !webdriver.Matches(b.Stereotype, caps) {
+				continue
+			}
+			matched = true
+			if used[i]+n.starting[i] < b.MaxSessions {
+				n.starting[i]++
+				return i, nil
+			}
+		}
+	}
+	if !matched {
+		return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no browser matching %s", n.cfg.ID, describe(candidates))
+	}
+	return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no free slot for %s", n.cfg.ID, describe(candidates))
+}
+
+func describe(candidates []map[string]any) string {
+	parts := make([]string, 0, len(candidates))
+	for _, c := range candidates {
+		b, _ := json.Marshal(map[string]any{"browserName": c["browserName"], "browserVersion": c["browserVersion"], "platformName": c["platformName"]})
+		parts = append(parts, string(b))
+	}
+	return strings.Join(parts, " or ")
+}
+
+// startDriver launches the driver on a free port with a fresh profile and
+// waits until it answers /status.
+func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
+	profile, err := os.MkdirTemp(n.cfg.ProfileDir, "herd-profile-")
+	if err != nil {
+		return err
+	}
+	s.profile = profile
+	var lastErr error
+	for range 3 { // a port found free may be taken before the driver binds it
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(b.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		s.cmd = cmd
+		s.driverURL = mustURL("http://127.0.0.1:" + strconv.Itoa(port))
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if lastErr = n.waitDriver(ctx, s.driverURL, exited); lastErr == nil {
+			return nil
+		}
+		killGroup(cmd)
+	}
+	return lastErr
+}
+
+func (n *Node) waitDriver(ctx context.Context, u *url.URL, exited <-chan error) error {
+	client := &http.Client{Transport: n.transport, Timeout: time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("driver exited at start: %v", err)
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		default:
+		}
+		resp, err := client.Get(u.String() + "/status")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("driver did not answer on %s within 20s", u)
+}
+
+func (n *Node) createOnDriver(ctx context.Context, s *session, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.driverURL.String()+s.driverPrefix+"/session", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := n.transport.RoundTrip(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// endSession removes s, optionally deleting it on the driver first (for
+// timeouts and shutdown; a client's DELETE has already been forwarded), then
+// kills its processes and removes its profile.
+func (n *Node) endSession(ctx context.Context, s *session, deleteOnDriver bool) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.ended = true
+	s.mu.Unlock()
+	n.mu.Lock()
+	delete(n.sessions, s.id)
+	n.mu.Unlock()
+	if deleteOnDriver {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.driverURL.String()+s.driverPrefix+"/session/"+s.id, nil)
+		if err == nil {
+			if resp, err := n.transport.RoundTrip(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	n.cleanup(s)
+	n.cfg.Logger.Info("node.session_ended", "session", s.id, "lived", time.Since(s.created).Round(time.Millisecond))
+}
+
+// cleanup kills the driver's process group and any browser process still
+// using the session's profile, then removes the profile.
+func (n *Node) cleanup(s *session) {
+	if s.cmd != nil {
+		killGroup(s.cmd)
+	}
+	if s.profile != "" {
+		killUsing(s.profile)
+		_ = os.RemoveAll(s.profile)
+	}
+}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
+
+// killUsing kills every process whose command line mentions dir: browsers
+// that left the driver's process group still name their --user-data-dir.
+func killUsing(dir string) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	needle := []byte(dir)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(cmdline, needle) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// withBrowserOptions adds the node's browser binary and arguments and the
+// session's profile to the Chrome options of every capability set.
+func withBrowserOptions(body []byte, b Browser, profile string) []byte {
+	var raw map[string]any
+	if json.Unmarshal(body, &raw) != nil {
+		return body
+	}
+	args := b.Args
+	if args == nil {
+		args = DefaultChromeArgs
+	}
+	add := func(caps map[string]any) {
+		opts, _ := caps["goog:chromeOptions"].(map[string]any)
+		if opts == nil {
+			opts = map[string]any{}
+		}
+		existing, _ := opts["args"].([]any)
+		have := map[string]bool{}
+		for _, a := range existing {
+			if s, ok := a.(string); ok {
+				name, _, _ := strings.Cut(s, "=")
+				have[name] = true
+			}
+		}
+		for _, a := range args {
+			name, _, _ := strings.Cut(a, "=")
+			if !have[name] {
+				existing = append(existing, a)
+			}
+		}
+		if !have["--user-data-dir"] {
+			existing = append(existing, "--user-data-dir="+profile)
+		}
+		opts["args"] = existing
+		if b.Binary != "" {
+			if _, set := opts["binary"]; !set {
+				opts["binary"] = b.Binary
+			}
+		}
+		caps["goog:chromeOptions"] = opts
+	}
+	if caps, ok := raw["capabilities"].(map[string]any); ok {
+		am, _ := caps["alwaysMatch"].(map[string]any)
+		if am == nil {
+			am = map[string]any{}
+		}
+		// Options go in alwaysMatch unless a firstMatch entry sets its own.
+		fms, _ := caps["firstMatch"].([]any)
+		inFirst := false
+		for _, fm := range fms {
+			if m, ok := fm.(map[string]any); ok {
+				if _, has := m["goog:chromeOptions"]; has {
+					add(m)
+					inFirst = true
+				}
+			}
+		}
+		if !inFirst {
+			add(am)
+		}
+		caps["alwaysMatch"] = am
+	}
+	out, err := json.Marshal(raw)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// status answers GET /status in the W3C shape, with the node's slots.
+func (n *Node) status(w http.ResponseWriter) {
+	slots := n.Slots()
+	ready := !n.Draining()
+	free := false
+	for _, s := range slots {
+		if s.Sessions < s.MaxSessions {
+			free = true
+		}
+	}
+	msg := "herd node ready"
+	switch {
+	case !ready:
+		msg = "herd node draining"
+	case !free:
+		msg = "herd node full"
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{"value": map[string]any{
+		"ready": ready && free, "message": msg, "nodeId": n.cfg.ID, "slots": slots,
+	}})
+}
