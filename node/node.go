@@ -208,6 +208,10 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n.newSession(w, r)
 	case path == "/status" && r.Method == http.MethodGet:
 		n.status(w)
+	case path == "/se/herd/drain" && r.Method == http.MethodPost:
+		n.Drain()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write([]byte(`{"value":true}` + "\n"))
 	case strings.HasPrefix(path, "/session/"):
 		id, rest, _ := strings.Cut(strings.TrimPrefix(path, "/session/"), "/")
 		n.command(w, r, id, rest)

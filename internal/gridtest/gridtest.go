@@ -69,17 +69,23 @@ func Python(t testing.TB) string {
 	return debian
 }
 
-// RunScenarios drives grid with the Python client through the named
-// scenarios (all when none) and returns what it printed.
-func RunScenarios(ctx context.Context, t testing.TB, grid, site string, names ...string) (string, error) {
+// RunPython runs one of this package's Python scripts with Debian's
+// interpreter and returns what it printed.
+func RunPython(ctx context.Context, t testing.TB, script string, args ...string) (string, error) {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	script := filepath.Join(filepath.Dir(file), "scenarios.py")
-	cmd := exec.CommandContext(ctx, Python(t), append([]string{script, grid, site}, names...)...)
+	cmd := exec.CommandContext(ctx, Python(t), append([]string{filepath.Join(filepath.Dir(file), script)}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// RunScenarios drives grid with the Python client through the named
+// scenarios (all when none) and returns what it printed.
+func RunScenarios(ctx context.Context, t testing.TB, grid, site string, names ...string) (string, error) {
+	t.Helper()
+	return RunPython(ctx, t, "scenarios.py", append([]string{grid, site}, names...)...)
 }
 
 // NoLeaks fails the test if, after a grace period, a browser process still

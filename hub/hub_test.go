@@ -1,0 +1,395 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herd-ml/herd/internal/gridtest"
+	"github.com/herd-ml/herd/node"
+)
+
+// grid is a hub with real Chromium nodes, all in this process.
+type grid struct {
+	hub      *Hub
+	beats    []chan struct{} // close to stop node i's heartbeats
+	url      string
+	nodes    []*node.Node
+	nodeURLs []string
+	site     string
+	profiles string
+}
+
+func setupGrid(t *testing.T, cfg Config, nodes, maxSessions int) *grid {
+	t.Helper()
+	driver, browser := gridtest.Chrome(t)
+	g := &grid{hub: New(cfg), site: gridtest.Site(t), profiles: t.TempDir()}
+	if err := g.hub.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hubSrv := httptest.NewServer(g.hub)
+	g.url = hubSrv.URL
+	var servers []*httptest.Server
+	for range nodes {
+		n, err := node.New(node.Config{
+			Browsers:   []node.Browser{{Stereotype: map[string]any{"browserName": "chrome", "platformName": "linux"}, MaxSessions: maxSessions, Driver: driver, Binary: browser}},
+			ProfileDir: g.profiles,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = n.Start(context.Background())
+		srv := httptest.NewServer(n)
+		servers = append(servers, srv)
+		g.nodes = append(g.nodes, n)
+		g.nodeURLs = append(g.nodeURLs, srv.URL)
+		g.heartbeat(t, len(g.nodes)-1)
+		stop := make(chan struct{})
+		g.beats = append(g.beats, stop)
+		go func(i int) {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+					g.heartbeat(t, i)
+				}
+			}
+		}(len(g.nodes) - 1)
+	}
+	t.Cleanup(func() {
+		for _, b := range g.beats {
+			select {
+			case <-b:
+			default:
+				close(b)
+			}
+		}
+		hubSrv.Close()
+		_ = g.hub.Stop(context.Background())
+		for i, n := range g.nodes {
+			servers[i].Close()
+			_ = n.Stop(context.Background())
+		}
+		gridtest.NoLeaks(t, g.profiles)
+	})
+	return g
+}
+
+// heartbeat registers node i once, as its registration loop would.
+func (g *grid) heartbeat(t *testing.T, i int) {
+	t.Helper()
+	n := g.nodes[i]
+	reg := Registration{ID: n.ID(), URI: g.nodeURLs[i], Sessions: n.SessionIDs()}
+	for _, s := range n.Slots() {
+		reg.Slots = append(reg.Slots, RegistrationSlot{Stereotype: s.Stereotype, MaxSessions: s.MaxSessions})
+	}
+	if err := g.hub.Register(reg); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestScenariosThroughHub(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{}, 2, 2)
+	for _, prefix := range []string{"", "/wd/hub"} {
+		out, err := gridtest.RunScenarios(context.Background(), t, g.url+prefix, g.site)
+		if err != nil || strings.Count(out, "ok ") != 9 {
+			t.Fatalf("scenarios via %q: %v\n%s", prefix, err, out)
+		}
+	}
+}
+
+func TestParallelSessionsHonourMaxSessions(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{}, 2, 3) // 6 slots for 10 sessions: 4 must queue
+	var mu sync.Mutex
+	peak := make([]int, len(g.nodes))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			for i, n := range g.nodes {
+				busy := n.Slots()[0].Sessions
+				mu.Lock()
+				peak[i] = max(peak[i], busy)
+				mu.Unlock()
+			}
+		}
+	})
+	out, err := gridtest.RunPython(context.Background(), t, "parallel.py", g.url, g.site, "10", "1.5")
+	close(stop)
+	wg.Wait()
+	if err != nil || strings.Count(out, "done ") != 10 {
+		t.Fatalf("parallel sessions: %v\n%s", err, out)
+	}
+	for i, p := range peak {
+		if p > 3 {
+			t.Errorf("node %d ran %d sessions at once, more than maxSessions 3", i, p)
+		}
+		if p == 0 {
+			t.Errorf("node %d got no session: the hub did not spread the load", i)
+		}
+	}
+	// Four sessions waited in the queue for a slot to free up.
+	queued := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var i int
+		var waited float64
+		if _, err := fmtSscan(line, &i, &waited); err == nil && waited > 1.0 {
+			queued++
+		}
+	}
+	if queued < 4 {
+		t.Errorf("%d sessions waited for a slot, want at least 4:\n%s", queued, out)
+	}
+}
+
+func TestNoMatchFailsAtOnce(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{}, 1, 1)
+	status, body := post(t, g.url+"/session", `{"capabilities":{"alwaysMatch":{"browserName":"firefox"}}}`)
+	if status != 500 || !strings.Contains(body, `"session not created"`) || !strings.Contains(body, "no node of this grid offers") || !strings.Contains(body, "chrome") {
+		t.Fatalf("firefox on a chrome grid = %d %s", status, body)
+	}
+}
+
+func TestQueueTimeoutAndClientLeaving(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{QueueTimeout: 500 * time.Millisecond}, 1, 1)
+	id := createSession(t, g.url)
+	defer deleteSession(t, g.url, id)
+
+	start := time.Now()
+	status, body := post(t, g.url+"/session", `{"capabilities":{"alwaysMatch":{"browserName":"chrome"}}}`)
+	if status != 500 || !strings.Contains(body, "queue timeout") || time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("queued past the timeout = %d %s", status, body)
+	}
+
+	// A client that disconnects leaves the queue.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, "POST", g.url+"/session", strings.NewReader(`{"capabilities":{}}`))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	waitFor(t, func() bool { return len(g.hub.queued()) == 1 })
+	cancel()
+	<-done
+	waitFor(t, func() bool { return len(g.hub.queued()) == 0 })
+}
+
+func TestIdleTimeoutEndsSessionAndBrowser(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{SessionTimeout: time.Second}, 1, 1)
+	id := createSession(t, g.url) // and then the client vanishes
+	waitFor(t, func() bool { return len(g.nodes[0].SessionIDs()) == 0 })
+	status, body := get(t, g.url+"/session/"+id+"/title")
+	if status != 404 || !strings.Contains(body, "invalid session id") || !strings.Contains(body, "without a command") {
+		t.Fatalf("command after timeout = %d %s", status, body)
+	}
+	gridtest.NoLeaks(t, g.profiles)
+	// The slot is free again.
+	deleteSession(t, g.url, createSession(t, g.url))
+}
+
+func TestNodeLostMidSession(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{NodeTimeout: time.Second}, 1, 1)
+	id := createSession(t, g.url)
+	close(g.beats[0]) // no more heartbeats: the hub drops the node and its session
+	waitFor(t, func() bool {
+		g.hub.mu.Lock()
+		defer g.hub.mu.Unlock()
+		return len(g.hub.nodes) == 0
+	})
+	status, body := get(t, g.url+"/session/"+id+"/title")
+	if status != 404 || !strings.Contains(body, "invalid session id") || !strings.Contains(body, "was lost") {
+		t.Fatalf("command on a lost node = %d %s", status, body)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{QueueTimeout: 300 * time.Millisecond}, 1, 2)
+	id := createSession(t, g.url)
+	status, body := post(t, g.url+"/se/grid/distributor/node/"+g.nodes[0].ID()+"/drain", "")
+	if status != 200 {
+		t.Fatalf("drain = %d %s", status, body)
+	}
+	// The running session goes on.
+	if status, body := get(t, g.url+"/session/"+id+"/title"); status != 200 {
+		t.Fatalf("command while draining = %d %s", status, body)
+	}
+	// No new session lands on the draining node.
+	if status, body := post(t, g.url+"/session", `{"capabilities":{}}`); status != 500 || !strings.Contains(body, "session not created") {
+		t.Fatalf("new session on a draining grid = %d %s", status, body)
+	}
+	_, body = get(t, g.url+"/status")
+	if !strings.Contains(body, `"availability":"DRAINING"`) {
+		t.Fatalf("status does not show the drain: %s", body)
+	}
+	deleteSession(t, g.url, id)
+}
+
+func TestStatusShape(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{}, 1, 2)
+	id := createSession(t, g.url)
+	defer deleteSession(t, g.url, id)
+	_, body := get(t, g.url+"/status")
+	var st struct {
+		Value struct {
+			Ready   bool
+			Message string
+			Nodes   []struct {
+				ID, URI, Availability string
+				MaxSessions           int
+				SessionTimeout        int64
+				HeartbeatPeriod       int64
+				OSInfo                map[string]string `json:"osInfo"`
+				Slots                 []struct {
+					ID         map[string]string
+					Session    *struct{ SessionID string }
+					Stereotype map[string]any
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	v := st.Value
+	if !v.Ready || v.Message != "Selenium Grid ready." || len(v.Nodes) != 1 {
+		t.Fatalf("status = %s", body)
+	}
+	n := v.Nodes[0]
+	if n.MaxSessions != 2 || len(n.Slots) != 2 || n.Availability != "UP" || n.SessionTimeout != 300000 || n.OSInfo["name"] == "" {
+		t.Fatalf("node = %+v", n)
+	}
+	busy := 0
+	for _, s := range n.Slots {
+		if s.Session != nil && s.Session.SessionID == id {
+			busy++
+		}
+		if s.ID["hostId"] != n.ID || s.Stereotype["browserName"] != "chrome" {
+			t.Fatalf("slot = %+v", s)
+		}
+	}
+	if busy != 1 {
+		t.Fatalf("the running session is in %d slots: %s", busy, body)
+	}
+}
+
+func TestW3CErrors(t *testing.T) {
+	t.Parallel()
+
+	h := New(Config{})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"GET", "/session/nope/url", "", 404, "invalid session id"},
+		{"GET", "/wd/hub/session/nope/url", "", 404, "invalid session id"},
+		{"POST", "/session", "not json", 400, "invalid argument"},
+		{"POST", "/session", `{"capabilities":{"alwaysMatch":{"browserName":"chrome"},"firstMatch":[{"browserName":"chrome"}]}}`, 400, "invalid argument"},
+		{"GET", "/nope", "", 404, "unknown command"},
+		{"GET", "/session", "", 405, "unknown method"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Value struct {
+				Error, Message string
+				Stacktrace    *string
+			}
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || e.Value.Error != tt.code || e.Value.Message == "" || e.Value.Stacktrace == nil {
+			t.Errorf("%s %s = %d %+v; want %d %q with message and stacktrace", tt.method, tt.path, resp.StatusCode, e.Value, tt.status, tt.code)
+		}
+	}
+}
+
+func createSession(t *testing.T, base string) string {
+	t.Helper()
+	status, body := post(t, base+"/session", `{"capabilities":{"alwaysMatch":{"browserName":"chrome"}}}`)
+	var created struct{ Value struct{ SessionID string } }
+	if err := json.Unmarshal([]byte(body), &created); err != nil || status != 200 || created.Value.SessionID == "" {
+		t.Fatalf("new session = %d %s", status, body)
+	}
+	return created.Value.SessionID
+}
+
+func deleteSession(t *testing.T, base, id string) {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", base+"/session/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
