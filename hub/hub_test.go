@@ -330,7 +330,7 @@ func TestW3CErrors(t *testing.T) {
 		var e struct {
 			Value struct {
 				Error, Message string
-				Stacktrace    *string
+				Stacktrace     *string
 			}
 		}
 		_ = json.NewDecoder(resp.Body).Decode(&e)
