@@ -129,8 +129,12 @@ func New(cfg Config) (*Node, error) {
 // ID returns the node's id.
 func (n *Node) ID() string { return n.cfg.ID }
 
-// Start begins reaping idle sessions.
+// Start reaps what a previous run left behind (see ReapOrphans) and begins
+// reaping idle sessions.
 func (n *Node) Start(context.Context) error {
+	if killed := ReapOrphans(n.cfg.ProfileDir); killed > 0 {
+		n.cfg.Logger.Warn("node.reaped_orphans", "processes", killed)
+	}
 	n.wg.Add(1)
 	go n.reap()
 	return nil
@@ -244,11 +248,18 @@ func (n *Node) reap() {
 	defer n.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	lastOrphanScan := time.Now()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-tick.C:
+		}
+		if time.Since(lastOrphanScan) > 30*time.Second {
+			lastOrphanScan = time.Now()
+			if killed := ReapOrphans(n.cfg.ProfileDir); killed > 0 {
+				n.cfg.Logger.Warn("node.reaped_orphans", "processes", killed)
+			}
 		}
 		n.mu.Lock()
 		var idle []*session

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -199,7 +200,7 @@ func describe(candidates []map[string]any) string {
 // startDriver launches the driver on a free port with a fresh profile and
 // waits until it answers /status.
 func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
-	profile, err := os.MkdirTemp(n.cfg.ProfileDir, "herd-profile-")
+	profile, err := os.MkdirTemp(n.cfg.ProfileDir, profilePrefix())
 	if err != nil {
 		return err
 	}
@@ -330,6 +331,58 @@ func killUsing(dir string) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// profilePrefix names a session's profile directory after the node's
+// process, so a later node can tell the profiles of a dead one.
+func profilePrefix() string { return fmt.Sprintf("herd-profile-%d-", os.Getpid()) }
+
+// ReapOrphans cleans up after nodes that died (kill -9, OOM, crash): it
+// kills every process whose command line names a herd profile under
+// profileDir owned by a process that no longer exists, and removes those
+// profiles. Profiles of live nodes are left alone, so several nodes can share
+// one profileDir. It returns how many processes it killed.
+func ReapOrphans(profileDir string) int {
+	if profileDir == "" {
+		profileDir = os.TempDir()
+	}
+	prefix := filepath.Join(profileDir, "herd-profile-")
+	dead := func(profile string) bool {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(profile, prefix), "-")
+		if !ok {
+			return false
+		}
+		_, err := os.Stat("/proc/" + pid)
+		return os.IsNotExist(err)
+	}
+	killed := 0
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		i := bytes.Index(cmdline, []byte(prefix))
+		if err != nil || i < 0 {
+			continue
+		}
+		end := i + len(prefix)
+		for end < len(cmdline) && cmdline[end] != 0 && cmdline[end] != '/' && cmdline[end] != ' ' {
+			end++
+		}
+		if dead(string(cmdline[i:end])) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed++
+		}
+	}
+	dirs, _ := filepath.Glob(prefix + "*")
+	for _, d := range dirs {
+		if dead(d) {
+			_ = os.RemoveAll(d)
+		}
+	}
+	return killed
 }
 
 // withBrowserOptions adds the node's browser binary and arguments and the

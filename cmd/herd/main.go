@@ -1,6 +1,6 @@
-// Command herd serves ML algorithms behind one REST API (herd serve).
-// Later parts — a WebDriver grid, a fan-out test runner — arrive as more
-// subcommands. main only parses the command line and wires packages.
+// Command herd serves ML algorithms behind one REST API (herd serve) and
+// runs a W3C WebDriver grid (herd hub, herd node, herd standalone). main
+// only parses the command line and wires packages.
 package main
 
 import (
@@ -45,6 +45,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "serve":
 		return (&ServeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
+	case "hub":
+		return (&HubCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
+	case "node":
+		return (&NodeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
+	case "standalone":
+		return (&StandaloneCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "herd", version)
 		return nil
@@ -58,10 +64,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `herd: serve ML algorithms in any runtime behind one REST API.
+	fmt.Fprint(w, `herd: serve ML algorithms in any runtime behind one REST API, and run
+a WebDriver grid that Selenium clients use unchanged.
 
 Usage:
   herd serve --worker CMD [flags]   serve an algorithm (herd serve -h for flags)
+  herd standalone [flags]           a WebDriver grid in one process (hub + local Chromium node)
+  herd hub [flags]                  a WebDriver grid hub on :4444
+  herd node --hub URL [flags]       a node running browsers for a hub
   herd version                      print the version
 
 Every flag can also be set as an environment variable: --job-workers is

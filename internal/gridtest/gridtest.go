@@ -119,7 +119,7 @@ func leakedProcesses(profileDir string) []string {
 		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
 		ourDriver := len(fields) > 1 && fields[1] == self && bytes.Contains(cmdline, []byte("chromedriver"))
-		if bytes.Contains(cmdline, []byte(profileDir)) || ourDriver {
+		if bytes.Contains(cmdline, []byte(filepath.Join(profileDir, "herd-profile-"))) || ourDriver {
 			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline[:min(len(cmdline), 120)]), "\x00", " "))
 		}
 	}

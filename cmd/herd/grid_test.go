@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herd-ml/herd/internal/gridtest"
+)
+
+// startHerd runs the herd binary with args and waits until url answers
+// GET /status with 200.
+func startHerd(t *testing.T, url string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(herdBinary, args...)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%v log:\n%s", args, logs.String())
+		}
+	})
+	if url != "" {
+		waitUntil(t, 30*time.Second, func() bool {
+			resp, err := http.Get(url + "/status")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+	}
+	return cmd
+}
+
+func waitUntil(t *testing.T, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func gridNodes(t *testing.T, hubURL string) int {
+	resp, err := http.Get(hubURL + "/status")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var st struct{ Value struct{ Nodes []json.RawMessage } }
+	_ = json.NewDecoder(resp.Body).Decode(&st)
+	return len(st.Value.Nodes)
+}
+
+func TestStandalone(t *testing.T) {
+	t.Parallel()
+
+	gridtest.Chrome(t)
+	profiles := t.TempDir()
+	addr := freePort(t)
+	cmd := startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=2")
+	out, err := gridtest.RunScenarios(context.Background(), t, "http://"+addr+"/wd/hub", gridtest.Site(t))
+	if err != nil || strings.Count(out, "ok ") != 9 {
+		t.Fatalf("scenarios through herd standalone: %v\n%s", err, out)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	gridtest.NoLeaks(t, profiles)
+}
+
+func TestHubWithTwoNodes(t *testing.T) {
+	t.Parallel()
+
+	gridtest.Chrome(t)
+	profiles := t.TempDir()
+	hubAddr := freePort(t)
+	hubURL := "http://" + hubAddr
+	secret := t.TempDir() + "/secret"
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startHerd(t, hubURL, "hub", "--addr", hubAddr, "--node-timeout", "2s", "--heartbeat", "300ms", "--registration-secret-file", secret)
+	nodeArgs := func(addr string) []string {
+		// The 2016 registration URL and maxInstances spelling.
+		return []string{"node", "--addr", addr, "--hub", hubURL + "/grid/register", "--registration-secret-file", secret,
+			"--profile-dir", profiles, "--browser", "browserName=chrome,maxInstances=2", "--drain-timeout", "1s"}
+	}
+	nodeA := freePort(t)
+	a := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
+	nodeB := freePort(t)
+	startHerd(t, "http://"+nodeB, nodeArgs(nodeB)...)
+	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
+
+	site := gridtest.Site(t)
+	out, err := gridtest.RunScenarios(context.Background(), t, hubURL, site)
+	if err != nil || strings.Count(out, "ok ") != 9 {
+		t.Fatalf("scenarios through herd hub + 2 nodes: %v\n%s", err, out)
+	}
+	out, err = gridtest.RunPython(context.Background(), t, "parallel.py", hubURL, site, "6", "0.5")
+	if err != nil || strings.Count(out, "done ") != 6 {
+		t.Fatalf("6 parallel sessions on 4 slots: %v\n%s", err, out)
+	}
+
+	// A node killed mid-session: the hub drops it, its sessions fail clearly.
+	ids := map[string]bool{}
+	for range 4 { // fill every slot, so one session surely lands on node A
+		ids[newSession(t, hubURL)] = true
+	}
+	if err := a.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 1 })
+	lost := 0
+	for id := range ids {
+		resp, err := http.Get(hubURL + "/session/" + id + "/title")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 404 && strings.Contains(string(body), "was lost") {
+			lost++
+			continue
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("session on the surviving node = %d %s", resp.StatusCode, body)
+		}
+		req, _ := http.NewRequest("DELETE", hubURL+"/session/"+id, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if lost != 2 {
+		t.Fatalf("%d sessions reported lost, want the 2 on the killed node", lost)
+	}
+	// The killed node's browsers are orphans; a node restarted on the same
+	// profile directory reaps them.
+	startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
+	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
+	gridtest.NoLeaks(t, profiles)
+}
+
+func newSession(t *testing.T, hubURL string) string {
+	t.Helper()
+	resp, err := http.Post(hubURL+"/session", "application/json", strings.NewReader(`{"capabilities":{"alwaysMatch":{"browserName":"chrome"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var created struct{ Value struct{ SessionID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil || created.Value.SessionID == "" {
+		t.Fatalf("new session: %d %v", resp.StatusCode, err)
+	}
+	return created.Value.SessionID
+}
