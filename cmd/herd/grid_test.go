@@ -69,7 +69,9 @@ func gridNodes(t *testing.T, hubURL string) int {
 		return 0
 	}
 	defer resp.Body.Close()
-	var st struct{ Value struct{ Nodes []json.RawMessage } }
+	var st struct {
+		Value struct{ Nodes []json.RawMessage }
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&st)
 	return len(st.Value.Nodes)
 }
