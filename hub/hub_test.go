@@ -49,19 +49,19 @@ func setupGrid(t *testing.T, cfg Config, nodes, maxSessions int) *grid {
 		servers = append(servers, srv)
 		g.nodes = append(g.nodes, n)
 		g.nodeURLs = append(g.nodeURLs, srv.URL)
-		g.heartbeat(t, len(g.nodes)-1)
+		g.heartbeat(t, n, srv.URL)
 		stop := make(chan struct{})
 		g.beats = append(g.beats, stop)
-		go func(i int) {
+		go func() {
 			for {
 				select {
 				case <-stop:
 					return
 				case <-time.After(200 * time.Millisecond):
-					g.heartbeat(t, i)
+					g.heartbeat(t, n, srv.URL)
 				}
 			}
-		}(len(g.nodes) - 1)
+		}()
 	}
 	t.Cleanup(func() {
 		for _, b := range g.beats {
@@ -82,11 +82,10 @@ func setupGrid(t *testing.T, cfg Config, nodes, maxSessions int) *grid {
 	return g
 }
 
-// heartbeat registers node i once, as its registration loop would.
-func (g *grid) heartbeat(t *testing.T, i int) {
+// heartbeat registers a node once, as its registration loop would.
+func (g *grid) heartbeat(t *testing.T, n *node.Node, uri string) {
 	t.Helper()
-	n := g.nodes[i]
-	reg := Registration{ID: n.ID(), URI: g.nodeURLs[i], Sessions: n.SessionIDs()}
+	reg := Registration{ID: n.ID(), URI: uri, Sessions: n.SessionIDs()}
 	for _, s := range n.Slots() {
 		reg.Slots = append(reg.Slots, RegistrationSlot{Stereotype: s.Stereotype, MaxSessions: s.MaxSessions})
 	}

@@ -211,7 +211,10 @@ func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 		if err != nil {
 			return err
 		}
-		cmd := exec.Command(b.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
+		// The log path puts the profile in the driver's command line, so
+		// reaping finds a dead node's drivers as it finds its browsers.
+		cmd := exec.Command(b.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1",
+			"--log-level=WARNING", "--log-path="+filepath.Join(profile, "chromedriver.log"))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		if err := cmd.Start(); err != nil {

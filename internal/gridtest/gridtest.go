@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +87,8 @@ func RunScenarios(ctx context.Context, t testing.TB, grid, site string, names ..
 	return RunPython(ctx, t, "scenarios.py", append([]string{grid, site}, names...)...)
 }
 
-// NoLeaks fails the test if, after a grace period, a browser process still
-// names a profile under profileDir, a chromedriver started by this process
-// still runs, or a profile is left in profileDir.
+// NoLeaks fails the test if, after a grace period, a driver or browser
+// process still names a profile under profileDir, or a profile is left there.
 func NoLeaks(t testing.TB, profileDir string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -109,17 +107,13 @@ func NoLeaks(t testing.TB, profileDir string) {
 
 func leakedProcesses(profileDir string) []string {
 	entries, _ := os.ReadDir("/proc")
-	self := strconv.Itoa(os.Getpid())
 	var out []string
 	for _, e := range entries {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil {
 			continue
 		}
-		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		ourDriver := len(fields) > 1 && fields[1] == self && bytes.Contains(cmdline, []byte("chromedriver"))
-		if bytes.Contains(cmdline, []byte(filepath.Join(profileDir, "herd-profile-"))) || ourDriver {
+		if bytes.Contains(cmdline, []byte(filepath.Join(profileDir, "herd-profile-"))) {
 			out = append(out, e.Name()+": "+strings.ReplaceAll(string(cmdline[:min(len(cmdline), 120)]), "\x00", " "))
 		}
 	}
