@@ -8,9 +8,11 @@ package hub
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -39,6 +41,10 @@ type Config struct {
 	// KeepUnmatched queues requests that no registered node could ever serve
 	// (for fleets that autoscale on the queue) instead of failing them at once.
 	KeepUnmatched bool
+	// PublicURL is the hub's address as clients see it (behind a load
+	// balancer, say); it is written into the se:cdp and webSocketUrl
+	// capabilities. Empty means the Host each client used.
+	PublicURL string
 	// Version is reported in /status.
 	Version string
 	// Logger receives grid events; nil discards them.
@@ -69,6 +75,9 @@ type Hub struct {
 	cfg       Config
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
+	// wsProxy carries CDP and BiDi WebSockets on connections of their own,
+	// which count every read and write as the session's activity.
+	wsProxy *httputil.ReverseProxy
 
 	mu       sync.Mutex
 	nodes    map[string]*nodeEntry
@@ -147,22 +156,38 @@ func New(cfg Config) *Hub {
 		lost:      make(map[string]string),
 		stop:      make(chan struct{}),
 	}
-	h.proxy = &httputil.ReverseProxy{
-		Transport: h.transport,
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			s := sessionFrom(pr.In.Context())
-			pr.SetURL(s.node.uri)
-			pr.Out.URL.Path = strings.TrimSuffix(s.node.uri.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, "/wd/hub")
-			pr.Out.URL.RawPath = ""
-			pr.SetXForwarded()
+	rewrite := func(pr *httputil.ProxyRequest) {
+		s := sessionFrom(pr.In.Context())
+		pr.SetURL(s.node.uri)
+		pr.Out.URL.Path = strings.TrimSuffix(s.node.uri.Path, "/") + strings.TrimPrefix(pr.In.URL.Path, "/wd/hub")
+		pr.Out.URL.RawPath = ""
+		pr.SetXForwarded()
+	}
+	errorHandler := func(w http.ResponseWriter, r *http.Request, err error) {
+		s := sessionFrom(r.Context())
+		if errors.Is(err, context.Canceled) {
+			return // the client went away
+		}
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownError, "node %s (%s) did not answer for session %s: %v", s.node.id, s.node.uri, s.id, err))
+	}
+	h.proxy = &httputil.ReverseProxy{Transport: h.transport, Rewrite: rewrite, ErrorHandler: errorHandler}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	h.wsProxy = &httputil.ReverseProxy{
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				if s := sessionFrom(ctx); s != nil {
+					return &activeConn{Conn: c, session: s}, nil
+				}
+				return c, nil
+			},
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s := sessionFrom(r.Context())
-			if errors.Is(err, context.Canceled) {
-				return // the client went away
-			}
-			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownError, "node %s (%s) did not answer for session %s: %v", s.node.id, s.node.uri, s.id, err))
-		},
+		Rewrite:      rewrite,
+		ErrorHandler: errorHandler,
 	}
 	return h
 }
@@ -231,7 +256,12 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 		return
 	}
 	s.touch()
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sessionKey{}, s)))
+	ctx := context.WithValue(r.Context(), sessionKey{}, s)
+	if rest == "se/cdp" || rest == "se/bidi" {
+		h.wsProxy.ServeHTTP(w, r.WithContext(ctx))
+	} else {
+		h.proxy.ServeHTTP(w, r.WithContext(ctx))
+	}
 	s.touch()
 	if rest == "" && r.Method == http.MethodDelete {
 		h.endSession(s, "deleted by the client")
@@ -346,6 +376,65 @@ func (h *Hub) deleteOnNode(s *sessionEntry) {
 		return
 	}
 	resp.Body.Close()
+}
+
+// activeConn marks its session active on every read and write, so a
+// WebSocket's messages keep the session from idling out.
+type activeConn struct {
+	net.Conn
+	session *sessionEntry
+}
+
+func (c *activeConn) Read(b []byte) (int, error) {
+	c.session.touch()
+	return c.Conn.Read(b)
+}
+
+func (c *activeConn) Write(b []byte) (int, error) {
+	c.session.touch()
+	return c.Conn.Write(b)
+}
+
+// publicEndpoints points the se:cdp and webSocketUrl capabilities of a
+// new-session reply at the hub, which proxies them to the node.
+func (h *Hub) publicEndpoints(r *http.Request, body []byte, id string) []byte {
+	var reply map[string]any
+	if json.Unmarshal(body, &reply) != nil {
+		return body
+	}
+	value, _ := reply["value"].(map[string]any)
+	caps, _ := value["capabilities"].(map[string]any)
+	if caps == nil {
+		return body
+	}
+	base := "ws://" + r.Host
+	if r.TLS != nil {
+		base = "wss://" + r.Host
+	}
+	if h.cfg.PublicURL != "" {
+		base = strings.TrimSuffix(h.cfg.PublicURL, "/")
+		base = strings.Replace(strings.Replace(base, "https://", "wss://", 1), "http://", "ws://", 1)
+	}
+	changed := false
+	if _, ok := caps["webSocketUrl"].(string); ok {
+		caps["webSocketUrl"] = base + "/session/" + id + "/se/bidi"
+		changed = true
+	}
+	if opts, ok := caps["goog:chromeOptions"].(map[string]any); ok && opts["debuggerAddress"] != nil {
+		caps["se:cdp"] = base + "/session/" + id + "/se/cdp"
+		if v, ok := caps["browserVersion"].(string); ok {
+			caps["se:cdpVersion"] = v
+		}
+		changed = true
+	}
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(reply)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func (h *Hub) secretOK(r *http.Request) bool {

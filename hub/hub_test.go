@@ -101,8 +101,12 @@ func TestScenariosThroughHub(t *testing.T) {
 	for _, prefix := range []string{"", "/wd/hub"} {
 		out, err := gridtest.RunScenarios(context.Background(), t, g.url+prefix, g.site)
 		if err != nil || strings.Count(out, "ok ") != 9 {
-			t.Fatalf("scenarios via %q: %v\n%s", prefix, err, out)
+			t.Fatalf("Python scenarios via %q: %v\n%s", prefix, err, out)
 		}
+	}
+	out, err := gridtest.RunJSScenarios(context.Background(), t, g.url, g.site)
+	if err != nil || strings.Count(out, "ok ") != 10 {
+		t.Fatalf("JavaScript scenarios: %v\n%s", err, out)
 	}
 }
 

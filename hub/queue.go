@@ -242,7 +242,7 @@ func (h *Hub) newSession(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	h.cfg.Logger.Info("hub.session_created", "session", s.id, "node", res.node.id)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = w.Write(respBody)
+	_, _ = w.Write(h.publicEndpoints(r, respBody, s.id))
 }
 
 func (h *Hub) createOnNode(ctx context.Context, n *nodeEntry, body []byte) (int, []byte, error) {

@@ -9,6 +9,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -234,6 +235,10 @@ func (n *Node) command(w http.ResponseWriter, r *http.Request, id, rest string) 
 	}
 	s.touch()
 	defer s.touch()
+	if rest == "se/cdp" || rest == "se/bidi" {
+		n.webSocket(w, r, s, rest)
+		return
+	}
 	if rest == "" && r.Method == http.MethodDelete {
 		rec := &statusRecorder{ResponseWriter: w}
 		n.proxy.ServeHTTP(rec, r.WithContext(withSession(r.Context(), s)))
@@ -241,6 +246,69 @@ func (n *Node) command(w http.ResponseWriter, r *http.Request, id, rest string) 
 		return
 	}
 	n.proxy.ServeHTTP(w, r.WithContext(withSession(r.Context(), s)))
+}
+
+// webSocket proxies a session's CDP or BiDi WebSocket to the browser's
+// DevTools endpoint or the driver's BiDi endpoint.
+func (n *Node) webSocket(w http.ResponseWriter, r *http.Request, s *session, kind string) {
+	target, err := n.webSocketTarget(r.Context(), s, kind)
+	if err != nil {
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownCommand, "session %s: %v", s.id, err))
+		return
+	}
+	proxy := &httputil.ReverseProxy{
+		Transport: n.transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: target.Host})
+			pr.Out.URL.Path, pr.Out.URL.RawPath = target.Path, ""
+			pr.Out.Host = target.Host
+			// DevTools refuses cross-origin WebSockets; the client is remote by design.
+			pr.Out.Header.Del("Origin")
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnknownError, "cannot reach the browser's %s endpoint: %v", kind, err))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+}
+
+func (n *Node) webSocketTarget(ctx context.Context, s *session, kind string) (*url.URL, error) {
+	var raw string
+	switch kind {
+	case "se/bidi":
+		raw, _ = s.capabilities["webSocketUrl"].(string)
+		if raw == "" {
+			return nil, errors.New("no BiDi endpoint: create the session with the capability webSocketUrl: true")
+		}
+	default:
+		opts, _ := s.capabilities["goog:chromeOptions"].(map[string]any)
+		addr, _ := opts["debuggerAddress"].(string)
+		if addr == "" {
+			return nil, errors.New("the browser has no DevTools endpoint (CDP works with Chrome and Chromium)")
+		}
+		addr = strings.Replace(addr, "localhost", "127.0.0.1", 1)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/json/version", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := n.transport.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		var version struct {
+			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&version); err != nil || version.WebSocketDebuggerURL == "" {
+			return nil, fmt.Errorf("the browser did not name its DevTools WebSocket: %v", err)
+		}
+		raw = version.WebSocketDebuggerURL
+	}
+	u, err := url.Parse(strings.Replace(raw, "localhost", "127.0.0.1", 1))
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // reap deletes sessions idle for longer than IdleTimeout.

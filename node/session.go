@@ -33,6 +33,7 @@ type session struct {
 	cmd          *exec.Cmd // nil in relay mode
 	profile      string    // temporary profile directory; "" in relay mode
 	created      time.Time
+	capabilities map[string]any // as the driver returned them
 
 	mu       sync.Mutex
 	lastSeen time.Time
@@ -134,12 +135,13 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	}
 	var created struct {
 		Value struct {
-			SessionID string `json:"sessionId"`
+			SessionID    string         `json:"sessionId"`
+			Capabilities map[string]any `json:"capabilities"`
 		} `json:"value"`
 		SessionID string `json:"sessionId"` // JSON Wire drivers
 	}
 	_ = json.Unmarshal(respBody, &created)
-	s.id = created.Value.SessionID
+	s.id, s.capabilities = created.Value.SessionID, created.Value.Capabilities
 	if s.id == "" {
 		s.id = created.SessionID
 	}

@@ -14,6 +14,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 # Debian's own interpreter: the first python3 on PATH may be another build.
 if ! /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1; then missing+=(python3-selenium); fi
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}" >&2
   sudo=""
@@ -28,6 +30,9 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
   fi
 fi
+
+# The JavaScript Selenium bindings for the grid tests, pinned by the lock file.
+(cd internal/gridtest/js && npm ci --no-audit --no-fund --silent)
 
 go vet ./...
 unformatted=$(gofmt -l .)

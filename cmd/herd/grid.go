@@ -33,6 +33,7 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cfg.NodeTimeout, "node-timeout", 30*time.Second, "drop a node that sent no heartbeat for this long")
 	fs.DurationVar(&f.cfg.HeartbeatPeriod, "heartbeat", 5*time.Second, "how often nodes are told to heartbeat")
 	fs.BoolVar(&f.cfg.KeepUnmatched, "keep-unmatched", false, "queue requests no registered node could serve (autoscaled fleets) instead of failing them")
+	fs.StringVar(&f.cfg.PublicURL, "public-url", "", "the hub's URL as clients see it, for the se:cdp and webSocketUrl capabilities (default: the Host each client used)")
 	fs.StringVar(&f.secretFile, "registration-secret-file", "", "file holding the secret nodes and operator calls must send (or HERD_REGISTRATION_SECRET)")
 }
 

@@ -83,9 +83,14 @@ func TestStandalone(t *testing.T) {
 	profiles := t.TempDir()
 	addr := freePort(t)
 	cmd := startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=2")
-	out, err := gridtest.RunScenarios(context.Background(), t, "http://"+addr+"/wd/hub", gridtest.Site(t))
+	site := gridtest.Site(t)
+	out, err := gridtest.RunScenarios(context.Background(), t, "http://"+addr+"/wd/hub", site)
 	if err != nil || strings.Count(out, "ok ") != 9 {
-		t.Fatalf("scenarios through herd standalone: %v\n%s", err, out)
+		t.Fatalf("Python scenarios through herd standalone: %v\n%s", err, out)
+	}
+	out, err = gridtest.RunJSScenarios(context.Background(), t, "http://"+addr, site)
+	if err != nil || strings.Count(out, "ok ") != 10 {
+		t.Fatalf("JavaScript scenarios through herd standalone: %v\n%s", err, out)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_ = cmd.Wait()
@@ -118,7 +123,11 @@ func TestHubWithTwoNodes(t *testing.T) {
 	site := gridtest.Site(t)
 	out, err := gridtest.RunScenarios(context.Background(), t, hubURL, site)
 	if err != nil || strings.Count(out, "ok ") != 9 {
-		t.Fatalf("scenarios through herd hub + 2 nodes: %v\n%s", err, out)
+		t.Fatalf("Python scenarios through herd hub + 2 nodes: %v\n%s", err, out)
+	}
+	out, err = gridtest.RunJSScenarios(context.Background(), t, hubURL, site)
+	if err != nil || strings.Count(out, "ok ") != 10 {
+		t.Fatalf("JavaScript scenarios through herd hub + 2 nodes: %v\n%s", err, out)
 	}
 	out, err = gridtest.RunPython(context.Background(), t, "parallel.py", hubURL, site, "6", "0.5")
 	if err != nil || strings.Count(out, "done ") != 6 {

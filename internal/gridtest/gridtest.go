@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,42 @@ func RunPython(ctx context.Context, t testing.TB, script string, args ...string)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// RunJSScenarios drives grid with the official JavaScript client
+// (selenium-webdriver, installed from js/package-lock.json with npm ci when
+// missing) and returns what it printed.
+func RunJSScenarios(ctx context.Context, t testing.TB, grid, site string) (string, error) {
+	t.Helper()
+	nodeBin := testenv.Command(t, "node")
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "js")
+	installJS(t, dir)
+	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "scenarios.js"), grid, site)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+var installOnce sync.Once
+
+func installJS(t testing.TB, dir string) {
+	t.Helper()
+	var err error
+	var out []byte
+	installOnce.Do(func() {
+		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "selenium-webdriver")); statErr == nil {
+			return
+		}
+		npm := testenv.Command(t, "npm")
+		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		out, err = cmd.CombinedOutput()
+	})
+	if err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
 }
 
 // RunScenarios drives grid with the Python client through the named
