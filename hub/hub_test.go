@@ -210,7 +210,7 @@ func TestIdleTimeoutEndsSessionAndBrowser(t *testing.T) {
 	if status != 404 || !strings.Contains(body, "invalid session id") || !strings.Contains(body, "without a command") {
 		t.Fatalf("command after timeout = %d %s", status, body)
 	}
-	gridtest.NoLeaks(t, g.profiles)
+	gridtest.NoBrowsers(t, g.profiles)
 	// The slot is free again.
 	deleteSession(t, g.url, createSession(t, g.url))
 }

@@ -71,6 +71,8 @@ type Node struct {
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 
+	spares []chan *session // per browser: a started driver waiting for a session
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	starting map[int]int // browser index -> sessions being created
@@ -111,6 +113,9 @@ func New(cfg Config) (*Node, error) {
 		starting:  make(map[int]int),
 		stop:      make(chan struct{}),
 	}
+	for range cfg.Browsers {
+		n.spares = append(n.spares, make(chan *session, 1))
+	}
 	n.proxy = &httputil.ReverseProxy{
 		Transport: n.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -138,6 +143,11 @@ func (n *Node) Start(context.Context) error {
 	}
 	n.wg.Add(1)
 	go n.reap()
+	for i, b := range n.cfg.Browsers {
+		if b.RelayURL == "" {
+			n.refillSpare(i)
+		}
+	}
 	return nil
 }
 
@@ -154,6 +164,11 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.mu.Unlock()
 	for _, s := range all {
 		n.endSession(ctx, s, true)
+	}
+	for i := range n.spares {
+		if s := n.takeSpare(i); s != nil {
+			n.cleanup(s)
+		}
 	}
 	n.transport.CloseIdleConnections()
 	return nil

@@ -54,5 +54,5 @@ func TestNodeScenarios(t *testing.T) {
 	if ids := n.SessionIDs(); len(ids) != 0 {
 		t.Fatalf("sessions left after quit: %v", ids)
 	}
-	gridtest.NoLeaks(t, profiles)
+	gridtest.NoBrowsers(t, profiles)
 }

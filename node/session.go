@@ -30,8 +30,9 @@ type session struct {
 	driverURL *url.URL
 	// driverPrefix is the relay URL's path, prepended to command paths.
 	driverPrefix string
-	cmd          *exec.Cmd // nil in relay mode
-	profile      string    // temporary profile directory; "" in relay mode
+	cmd          *exec.Cmd     // nil in relay mode
+	exited       chan struct{} // closed when cmd has exited
+	profile      string        // temporary profile directory; "" in relay mode
 	created      time.Time
 	capabilities map[string]any // as the driver returned them
 
@@ -111,10 +112,15 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.driverURL, s.driverPrefix = u, u.Path
+	} else if spare := n.takeSpare(idx); spare != nil {
+		s.cmd, s.exited, s.profile, s.driverURL = spare.cmd, spare.exited, spare.profile, spare.driverURL
 	} else if err := n.startDriver(r.Context(), s, b); err != nil {
 		n.cleanup(s)
 		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "cannot start %s: %v", b.Driver, err))
 		return
+	}
+	if b.RelayURL == "" {
+		n.refillSpare(idx)
 	}
 
 	forward := ns.Forwardable()
@@ -157,6 +163,55 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	n.cfg.Logger.Info("node.session_created", "session", s.id, "browser", b.Stereotype["browserName"], "in", time.Since(s.created).Round(time.Millisecond))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(respBody)
+}
+
+// takeSpare returns browser idx's pre-started driver, if a live one is
+// ready. Starting a driver is most of a session's start-up; a spare takes it
+// off the client's path.
+func (n *Node) takeSpare(idx int) *session {
+	select {
+	case s := <-n.spares[idx]:
+		select {
+		case <-s.exited:
+			n.cleanup(s) // it died waiting
+			return nil
+		default:
+			return s
+		}
+	default:
+		return nil
+	}
+}
+
+// refillSpare starts a spare driver for browser idx in the background.
+func (n *Node) refillSpare(idx int) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		select {
+		case <-n.stop:
+			return
+		default:
+		}
+		s := &session{browser: idx}
+		if err := n.startDriver(context.Background(), s, n.cfg.Browsers[idx]); err != nil {
+			n.cleanup(s)
+			n.cfg.Logger.Warn("node.spare_failed", "driver", n.cfg.Browsers[idx].Driver, "error", err)
+			return
+		}
+		select {
+		case n.spares[idx] <- s:
+		default: // one is there already
+			n.cleanup(s)
+		}
+		select {
+		case <-n.stop: // Stop may have drained the spares before this one arrived
+			if s := n.takeSpare(idx); s != nil {
+				n.cleanup(s)
+			}
+		default:
+		}
+	}()
 }
 
 // reserve picks the first browser matching a candidate with a free slot and
@@ -224,9 +279,10 @@ func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 		}
 		s.cmd = cmd
 		s.driverURL = mustURL("http://127.0.0.1:" + strconv.Itoa(port))
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		if lastErr = n.waitDriver(ctx, s.driverURL, exited); lastErr == nil {
+		s.exited = make(chan struct{})
+		waitErr := make(chan error, 1)
+		go func(exited chan struct{}) { waitErr <- cmd.Wait(); close(exited) }(s.exited)
+		if lastErr = n.waitDriver(ctx, s.driverURL, waitErr); lastErr == nil {
 			return nil
 		}
 		killGroup(cmd)

@@ -117,7 +117,7 @@ func TestHubWithTwoNodes(t *testing.T) {
 	nodeA := freePort(t)
 	a := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
 	nodeB := freePort(t)
-	startHerd(t, "http://"+nodeB, nodeArgs(nodeB)...)
+	b := startHerd(t, "http://"+nodeB, nodeArgs(nodeB)...)
 	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
 
 	site := gridtest.Site(t)
@@ -167,10 +167,15 @@ func TestHubWithTwoNodes(t *testing.T) {
 	if lost != 2 {
 		t.Fatalf("%d sessions reported lost, want the 2 on the killed node", lost)
 	}
-	// The killed node's browsers are orphans; a node restarted on the same
-	// profile directory reaps them.
-	startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
+	// The killed node's driver and browsers are orphans; a node restarted on
+	// the same profile directory reaps them. Once both live nodes stop,
+	// nothing may be left.
+	restarted := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
 	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
+	for _, c := range []*exec.Cmd{restarted, b} {
+		_ = c.Process.Signal(syscall.SIGTERM)
+		_ = c.Wait()
+	}
 	gridtest.NoLeaks(t, profiles)
 }
 

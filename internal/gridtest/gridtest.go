@@ -126,28 +126,47 @@ func RunScenarios(ctx context.Context, t testing.TB, grid, site string, names ..
 
 // NoLeaks fails the test if, after a grace period, a driver or browser
 // process still names a profile under profileDir, or a profile is left there.
+// Call it once the node has stopped.
 func NoLeaks(t testing.TB, profileDir string) {
+	t.Helper()
+	waitGone(t, func() []string {
+		profiles, _ := filepath.Glob(filepath.Join(profileDir, "herd-profile-*"))
+		return append(leakedProcesses(profileDir, false), profiles...)
+	})
+}
+
+// NoBrowsers fails the test if, after a grace period, a browser still runs
+// with a profile under profileDir. A running node keeps a spare driver (and
+// its profile) ready, so this is the check for while it runs.
+func NoBrowsers(t testing.TB, profileDir string) {
+	t.Helper()
+	waitGone(t, func() []string { return leakedProcesses(profileDir, true) })
+}
+
+func waitGone(t testing.TB, left func() []string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		procs := leakedProcesses(profileDir)
-		profiles, _ := filepath.Glob(filepath.Join(profileDir, "herd-profile-*"))
-		if len(procs) == 0 && len(profiles) == 0 {
+		l := left()
+		if len(l) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("leaked after the test: processes %v, profiles %v", procs, profiles)
+			t.Fatalf("leaked after the test: %v", l)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func leakedProcesses(profileDir string) []string {
+func leakedProcesses(profileDir string, browsersOnly bool) []string {
 	entries, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range entries {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil {
+			continue
+		}
+		if browsersOnly && !bytes.Contains(cmdline, []byte("--user-data-dir=")) {
 			continue
 		}
 		if bytes.Contains(cmdline, []byte(filepath.Join(profileDir, "herd-profile-"))) {
