@@ -45,6 +45,13 @@ type Config struct {
 	// balancer, say); it is written into the se:cdp and webSocketUrl
 	// capabilities. Empty means the Host each client used.
 	PublicURL string
+	// Transport carries requests to nodes; nil means a pooled keep-alive
+	// transport. Upgrades (CDP, BiDi) always use connections of their own.
+	Transport http.RoundTripper
+	// InProcess maps the host:port of nodes that run in this process to
+	// their handlers: session commands for them are handed over directly,
+	// with no proxy in between (herd standalone).
+	InProcess map[string]http.Handler
 	// Version is reported in /status.
 	Version string
 	// Logger receives grid events; nil discards them.
@@ -73,7 +80,8 @@ func (c Config) withDefaults() Config {
 // Hub routes WebDriver traffic. It is safe for concurrent use.
 type Hub struct {
 	cfg       Config
-	transport *http.Transport
+	pool      *http.Transport // the default node transport
+	transport http.RoundTripper
 	proxy     *httputil.ReverseProxy
 	// wsProxy carries CDP and BiDi WebSockets on connections of their own,
 	// which count every read and write as the session's activity.
@@ -150,11 +158,15 @@ func (s *sessionEntry) idleFor() time.Duration {
 func New(cfg Config) *Hub {
 	h := &Hub{
 		cfg:       cfg.withDefaults(),
-		transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: false},
+		pool:      &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 		nodes:     make(map[string]*nodeEntry),
 		sessions:  make(map[string]*sessionEntry),
 		lost:      make(map[string]string),
 		stop:      make(chan struct{}),
+	}
+	h.transport = h.cfg.Transport
+	if h.transport == nil {
+		h.transport = h.pool
 	}
 	rewrite := func(pr *httputil.ProxyRequest) {
 		s := sessionFrom(pr.In.Context())
@@ -218,7 +230,7 @@ func (h *Hub) Stop(context.Context) error {
 	}
 	h.waiters = nil
 	h.mu.Unlock()
-	h.transport.CloseIdleConnections()
+	h.pool.CloseIdleConnections()
 	return nil
 }
 
@@ -257,7 +269,9 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 	}
 	s.touch()
 	ctx := context.WithValue(r.Context(), sessionKey{}, s)
-	if rest == "se/cdp" || rest == "se/bidi" {
+	if local, ok := h.cfg.InProcess[s.node.uri.Host]; ok {
+		local.ServeHTTP(w, r.WithContext(ctx))
+	} else if rest == "se/cdp" || rest == "se/bidi" {
 		h.wsProxy.ServeHTTP(w, r.WithContext(ctx))
 	} else {
 		h.proxy.ServeHTTP(w, r.WithContext(ctx))

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-ml/herd/webdriver"
@@ -71,7 +72,8 @@ type Node struct {
 	transport *http.Transport
 	proxy     *httputil.ReverseProxy
 
-	spares []chan *session // per browser: a started driver waiting for a session
+	spares  []chan *session // per browser: a started driver waiting for a session
+	filling []atomic.Int32  // per browser: spares being started
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -116,6 +118,7 @@ func New(cfg Config) (*Node, error) {
 	for range cfg.Browsers {
 		n.spares = append(n.spares, make(chan *session, 1))
 	}
+	n.filling = make([]atomic.Int32, len(cfg.Browsers))
 	n.proxy = &httputil.ReverseProxy{
 		Transport: n.transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {

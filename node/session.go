@@ -165,29 +165,41 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(respBody)
 }
 
-// takeSpare returns browser idx's pre-started driver, if a live one is
-// ready. Starting a driver is most of a session's start-up; a spare takes it
-// off the client's path.
+// takeSpare returns browser idx's pre-started driver: a ready one, or the
+// one being started if there is one (starting a second at the same time
+// would only slow both down). It returns nil when there is none.
 func (n *Node) takeSpare(idx int) *session {
+	var s *session
 	select {
-	case s := <-n.spares[idx]:
-		select {
-		case <-s.exited:
-			n.cleanup(s) // it died waiting
-			return nil
-		default:
-			return s
-		}
+	case s = <-n.spares[idx]:
 	default:
+		if n.filling[idx].Load() == 0 {
+			return nil
+		}
+		select {
+		case s = <-n.spares[idx]:
+		case <-time.After(20 * time.Second):
+			return nil
+		case <-n.stop:
+			return nil
+		}
+	}
+	select {
+	case <-s.exited:
+		n.cleanup(s) // it died waiting
 		return nil
+	default:
+		return s
 	}
 }
 
 // refillSpare starts a spare driver for browser idx in the background.
 func (n *Node) refillSpare(idx int) {
 	n.wg.Add(1)
+	n.filling[idx].Add(1)
 	go func() {
 		defer n.wg.Done()
+		defer n.filling[idx].Add(-1)
 		select {
 		case <-n.stop:
 			return

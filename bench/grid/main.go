@@ -106,6 +106,8 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 			deleteSession(t.url, id)
 		}
 	}
+	// Commands, interleaved too: one session per target, one command each in turn.
+	ids := make([]string, len(targets))
 	for i, t := range targets {
 		id, err := newSession(t.url)
 		if err != nil {
@@ -114,17 +116,22 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 		if err := command(t.url, id, "POST", "url", `{"url":"`+pageURL+`"}`); err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
-		var lat []time.Duration
-		for range commands {
+		ids[i] = id
+	}
+	cmdLat := make([][]time.Duration, len(targets))
+	for range commands {
+		for i, t := range targets {
 			start := time.Now()
-			if err := command(t.url, id, "GET", "title", ""); err != nil {
+			if err := command(t.url, ids[i], "GET", "title", ""); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			lat = append(lat, time.Since(start))
+			cmdLat[i] = append(cmdLat[i], time.Since(start))
 		}
-		deleteSession(t.url, id)
+	}
+	for i, t := range targets {
+		deleteSession(t.url, ids[i])
 		results[i].newP50, results[i].newP95 = pct(newLat[i], 0.5), pct(newLat[i], 0.95)
-		results[i].cmdP50, results[i].cmdP95 = pct(lat, 0.5), pct(lat, 0.95)
+		results[i].cmdP50, results[i].cmdP95 = pct(cmdLat[i], 0.5), pct(cmdLat[i], 0.95)
 	}
 	for i, t := range targets {
 		start := time.Now()
@@ -167,6 +174,9 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 		h, s := results[1], results[2]
 		fmt.Printf("\nSelenium Grid's added command latency / herd's: %.1fx; added new-session latency: %.1fx\n",
 			ratio(s.cmdP50-base.cmdP50, h.cmdP50-base.cmdP50), ratio(s.newP50-base.newP50, h.newP50-base.newP50))
+	}
+	if err := stubOverhead(herdBin, 200, 2000); err != nil {
+		return err
 	}
 	if rssSessions > 0 {
 		kb, err := hubRSS(herdBin, rssSessions)
@@ -335,28 +345,8 @@ func freePort() string {
 // opens n sessions at once, sends each a few commands, and reads the hub's
 // resident memory while they are all open.
 func hubRSS(herdBin string, n int) (int, error) {
-	var mu sync.Mutex
-	next := 0
-	stub := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		if r.Method == "POST" && r.URL.Path == "/session" {
-			mu.Lock()
-			next++
-			id := fmt.Sprintf("stub-%d", next)
-			mu.Unlock()
-			fmt.Fprintf(w, `{"value":{"sessionId":%q,"capabilities":{"browserName":"chrome"}}}`, id)
-			return
-		}
-		if r.URL.Path == "/status" {
-			_, _ = w.Write([]byte(`{"value":{"ready":true}}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{"value":null}`))
-	})}
-	stubLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	go stub.Serve(stubLn)
-	defer stub.Close()
+	stubLn, stop := startStub()
+	defer stop()
 
 	hubPort, nodePort := freePort(), freePort()
 	hubURL := "http://127.0.0.1:" + hubPort
@@ -413,3 +403,93 @@ func hubRSS(herdBin string, n int) (int, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS for the hub")
 }
+
+// startStub serves a WebDriver that answers every command at once, so what
+// is measured through it is the grid alone.
+func startStub() (net.Listener, func()) {
+	var mu sync.Mutex
+	next := 0
+	stub := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if r.Method == "POST" && r.URL.Path == "/session" {
+			mu.Lock()
+			next++
+			id := fmt.Sprintf("stub-%d", next)
+			mu.Unlock()
+			fmt.Fprintf(w, `{"value":{"sessionId":%q,"capabilities":{"browserName":"chrome"}}}`, id)
+			return
+		}
+		if r.URL.Path == "/status" {
+			_, _ = w.Write([]byte(`{"value":{"ready":true}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"value":"stub title"}`))
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go stub.Serve(ln)
+	return ln, func() { _ = stub.Close() }
+}
+
+// stubOverhead measures herd's own cost per command and per new session
+// with the browser taken out: the stub WebDriver directly, and herd
+// standalone relaying to it, interleaved.
+func stubOverhead(herdBin string, sessions, commands int) error {
+	stubLn, stop := startStub()
+	defer stop()
+	direct := "http://" + stubLn.Addr().String()
+	port := freePort()
+	viaHerd := "http://127.0.0.1:" + port
+	stopHerd := startProcess(herdBin, "standalone", "--addr", "127.0.0.1:"+port, "--log-level", "warn",
+		"--browser", "browserName=chrome,maxSessions=4,relay="+direct)
+	defer stopHerd()
+	if err := waitReady(viaHerd); err != nil {
+		return err
+	}
+	urls := []string{direct, viaHerd}
+	newLat := make([][]time.Duration, 2)
+	cmdLat := make([][]time.Duration, 2)
+	ids := make([]string, 2)
+	for i, u := range urls {
+		id, err := newSession(u)
+		if err != nil {
+			return err
+		}
+		ids[i] = id
+	}
+	for range commands {
+		for i, u := range urls {
+			start := time.Now()
+			if err := command(u, ids[i], "GET", "title", ""); err != nil {
+				return err
+			}
+			cmdLat[i] = append(cmdLat[i], time.Since(start))
+		}
+	}
+	for range sessions {
+		for i, u := range urls {
+			start := time.Now()
+			id, err := newSession(u)
+			if err != nil {
+				return err
+			}
+			newLat[i] = append(newLat[i], time.Since(start))
+			deleteSession(u, id)
+		}
+	}
+	fmt.Printf("\nherd's own overhead, browser taken out (stub WebDriver; %d commands, %d new sessions, interleaved):\n\n", commands, sessions)
+	fmt.Println("| path | command p50 | p95 | new session p50 | p95 |")
+	fmt.Println("|---|---|---|---|---|")
+	names := []string{"stub WebDriver directly", "herd standalone -> stub"}
+	for i := range urls {
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", names[i], us(pct(cmdLat[i], 0.5)), us(pct(cmdLat[i], 0.95)), us(pct(newLat[i], 0.5)), us(pct(newLat[i], 0.95)))
+	}
+	fmt.Printf("| herd adds | %s | %s | %s | %s |\n", us(pct(cmdLat[1], 0.5)-pct(cmdLat[0], 0.5)), us(pct(cmdLat[1], 0.95)-pct(cmdLat[0], 0.95)),
+		us(pct(newLat[1], 0.5)-pct(newLat[0], 0.5)), us(pct(newLat[1], 0.95)-pct(newLat[0], 0.95)))
+	return nil
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }

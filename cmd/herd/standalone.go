@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/herd-ml/herd/hub"
@@ -51,13 +52,17 @@ func (c *StandaloneCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	h := hub.New(hcfg)
-
-	// The node listens on loopback only; clients talk to the hub.
+	// The node is registered at a loopback address, but the hub hands it
+	// every request in process.
 	nodeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	nodeHost := nodeLn.Addr().String()
+	hcfg.Transport = &hub.HandlerTransport{Host: nodeHost, Handler: n, Fallback: http.DefaultTransport}
+	hcfg.InProcess = map[string]http.Handler{nodeHost: n}
+	h := hub.New(hcfg)
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		nodeLn.Close()
