@@ -157,12 +157,12 @@ func (s *sessionEntry) idleFor() time.Duration {
 // New returns a Hub. Call Start to begin enforcing timeouts.
 func New(cfg Config) *Hub {
 	h := &Hub{
-		cfg:       cfg.withDefaults(),
-		pool:      &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
-		nodes:     make(map[string]*nodeEntry),
-		sessions:  make(map[string]*sessionEntry),
-		lost:      make(map[string]string),
-		stop:      make(chan struct{}),
+		cfg:      cfg.withDefaults(),
+		pool:     &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+		nodes:    make(map[string]*nodeEntry),
+		sessions: make(map[string]*sessionEntry),
+		lost:     make(map[string]string),
+		stop:     make(chan struct{}),
 	}
 	h.transport = h.cfg.Transport
 	if h.transport == nil {

@@ -119,9 +119,6 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "cannot start %s: %v", b.Driver, err))
 		return
 	}
-	if b.RelayURL == "" {
-		n.refillSpare(idx)
-	}
 
 	forward := ns.Forwardable()
 	if b.RelayURL == "" {
@@ -160,6 +157,10 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	n.sessions[s.id] = s
 	n.mu.Unlock()
 	release()
+	if b.RelayURL == "" {
+		// Only now: a driver starting beside the browser would slow it down.
+		defer n.refillSpare(idx)
+	}
 	n.cfg.Logger.Info("node.session_created", "session", s.id, "browser", b.Stereotype["browserName"], "in", time.Since(s.created).Round(time.Millisecond))
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(respBody)
