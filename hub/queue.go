@@ -184,17 +184,7 @@ func (h *Hub) describeNodes() string {
 
 // newSession handles POST /session.
 func (h *Hub) newSession(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-	if err != nil {
-		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrInvalidArgument, "cannot read body: %v", err))
-		return
-	}
-	ns, werr := webdriver.ParseNewSession(body)
-	if werr != nil {
-		webdriver.WriteError(w, werr)
-		return
-	}
-	candidates, werr := ns.Candidates()
+	ns, candidates, werr := webdriver.ReadNewSession(r)
 	if werr != nil {
 		webdriver.WriteError(w, werr)
 		return

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herd-ml/herd/internal/procgroup"
 	"github.com/herd-ml/herd/webdriver"
 )
 
@@ -72,17 +73,7 @@ func sessionFromContext(ctx context.Context) *session {
 // newSession handles POST /session: pick a browser, start its driver,
 // create the session there, and keep the driver for the session's commands.
 func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-	if err != nil {
-		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrInvalidArgument, "cannot read body: %v", err))
-		return
-	}
-	ns, werr := webdriver.ParseNewSession(body)
-	if werr != nil {
-		webdriver.WriteError(w, werr)
-		return
-	}
-	candidates, werr := ns.Candidates()
+	ns, candidates, werr := webdriver.ReadNewSession(r)
 	if werr != nil {
 		webdriver.WriteError(w, werr)
 		return
@@ -285,7 +276,7 @@ func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 		// reaping finds a dead node's drivers as it finds its browsers.
 		cmd := exec.Command(b.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1",
 			"--log-level=WARNING", "--log-path="+filepath.Join(profile, "chromedriver.log"))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = procgroup.Attr()
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		if err := cmd.Start(); err != nil {
 			return err
@@ -298,7 +289,7 @@ func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 		if lastErr = n.waitDriver(ctx, s.driverURL, waitErr); lastErr == nil {
 			return nil
 		}
-		killGroup(cmd)
+		procgroup.Kill(cmd)
 	}
 	return lastErr
 }
@@ -373,7 +364,7 @@ func (n *Node) endSession(ctx context.Context, s *session, deleteOnDriver bool) 
 // using the session's profile, then removes the profile.
 func (n *Node) cleanup(s *session) {
 	if s.cmd != nil {
-		killGroup(s.cmd)
+		procgroup.Kill(s.cmd)
 	}
 	if s.profile != "" {
 		killUsing(s.profile)
@@ -381,11 +372,6 @@ func (n *Node) cleanup(s *session) {
 	}
 }
 
-func killGroup(cmd *exec.Cmd) {
-	if cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	}
-}
 
 // killUsing kills every process whose command line mentions dir: browsers
 // that left the driver's process group still name their --user-data-dir.

@@ -2,6 +2,8 @@ package webdriver
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 )
 
@@ -16,6 +18,24 @@ type NewSession struct {
 	Raw         map[string]json.RawMessage
 	AlwaysMatch map[string]any
 	FirstMatch  []map[string]any
+}
+
+// ReadNewSession reads and parses a new-session request's body (at most
+// 8 MiB) and returns it with its merged capability candidates.
+func ReadNewSession(r *http.Request) (*NewSession, []map[string]any, *Error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+	if err != nil {
+		return nil, nil, Errorf(ErrInvalidArgument, "cannot read body: %v", err)
+	}
+	ns, werr := ParseNewSession(body)
+	if werr != nil {
+		return nil, nil, werr
+	}
+	candidates, werr := ns.Candidates()
+	if werr != nil {
+		return nil, nil, werr
+	}
+	return ns, candidates, nil
 }
 
 // ParseNewSession reads a new-session body. A body with no "capabilities"

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/herd-ml/herd/internal/procgroup"
 )
 
 // Config says how to start and treat worker processes. The zero value of each
@@ -91,7 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	cmd := exec.Command("/bin/sh", "-c", "exec "+cfg.Command)
 	cmd.Dir = cfg.Dir
 	cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("HERD_PROTOCOL=%d", ProtocolVersion)}, cfg.Env...)...)
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = procgroup.Attr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,16 @@
+// Package procgroup starts herd's child processes (workers, drivers) in
+// process groups of their own, tied to herd's life where the OS allows, and
+// kills whole groups.
+package procgroup
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// Kill sends SIGKILL to cmd's whole process group.
+func Kill(cmd *exec.Cmd) {
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}
