@@ -372,7 +372,6 @@ func (n *Node) cleanup(s *session) {
 	}
 }
 
-
 // killUsing kills every process whose command line mentions dir: browsers
 // that left the driver's process group still name their --user-data-dir.
 func killUsing(dir string) {
