@@ -392,8 +392,9 @@ func TestWorkerFailures(t *testing.T) {
 	b := setup(t, setupOpts{worker: "misbehave", mutate: func(o *Options) {
 		o.MaxAttempts = 1
 		// Long enough for the job after a crash to wait out the worker's
-		// restart on a loaded machine: the timeout counts from the job's start.
-		o.JobTimeout = 3 * time.Second
+		// restart on a loaded machine (CI runs browsers beside this test):
+		// the timeout counts from the job's start.
+		o.JobTimeout = 10 * time.Second
 		o.CancelGrace = 300 * time.Millisecond
 	}})
 	tests := []struct {
@@ -402,7 +403,7 @@ func TestWorkerFailures(t *testing.T) {
 	}{
 		{"crash", "exit status 3"},
 		{"garbage", `"this is not JSON"`},
-		{"hang", "job exceeded the job timeout of 3s"},
+		{"hang", "job exceeded the job timeout of 10s"},
 		{"fail", "bad input for fail"},
 	}
 	for _, tt := range tests {
