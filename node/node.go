@@ -116,7 +116,7 @@ func New(cfg Config) (*Node, error) {
 		stop:      make(chan struct{}),
 	}
 	for range cfg.Browsers {
-		n.spares = append(n.spares, make(chan *session, 1))
+		n.spares = append(n.spares, make(chan *session, 2))
 	}
 	n.filling = make([]atomic.Int32, len(cfg.Browsers))
 	n.proxy = &httputil.ReverseProxy{
@@ -169,8 +169,10 @@ func (n *Node) Stop(ctx context.Context) error {
 		n.endSession(ctx, s, true)
 	}
 	for i := range n.spares {
-		if s := n.takeSpare(i); s != nil {
-			n.cleanup(s)
+		for len(n.spares[i]) > 0 {
+			if s := n.takeSpare(i); s != nil {
+				n.cleanup(s)
+			}
 		}
 	}
 	n.transport.CloseIdleConnections()

@@ -148,7 +148,7 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	n.sessions[s.id] = s
 	n.mu.Unlock()
 	release()
-	if b.RelayURL == "" {
+	if b.RelayURL == "" && len(n.spares[idx]) == 0 && n.filling[idx].Load() == 0 {
 		// Only now: a driver starting beside the browser would slow it down.
 		defer n.refillSpare(idx)
 	}
@@ -356,8 +356,50 @@ func (n *Node) endSession(ctx context.Context, s *session, deleteOnDriver bool) 
 			}
 		}
 	}
-	n.cleanup(s)
+	if !n.recycle(s) {
+		n.cleanup(s)
+	}
 	n.cfg.Logger.Info("node.session_ended", "session", s.id, "lived", time.Since(s.created).Round(time.Millisecond))
+}
+
+// recycle keeps s's driver as a spare for the next session: the browser and
+// its profile go, the driver (which holds nothing of the session once it
+// has been deleted there) gets a fresh profile. A driver that has already
+// launched a browser launches the next one faster than a new driver does.
+// It reports false when the driver cannot be kept.
+func (n *Node) recycle(s *session) bool {
+	if s.cmd == nil || n.stopping() {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+	}
+	killUsing(s.profile)
+	_ = os.RemoveAll(s.profile)
+	profile, err := os.MkdirTemp(n.cfg.ProfileDir, profilePrefix())
+	if err != nil {
+		s.profile = ""
+		return false
+	}
+	spare := &session{browser: s.browser, cmd: s.cmd, exited: s.exited, driverURL: s.driverURL, profile: profile}
+	select {
+	case n.spares[s.browser] <- spare:
+		return true
+	default: // enough spares already
+		s.profile = profile
+		return false
+	}
+}
+
+func (n *Node) stopping() bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // cleanup kills the driver's process group and any browser process still
