@@ -29,7 +29,7 @@ type grid struct {
 func setupGrid(t *testing.T, cfg Config, nodes, maxSessions int) *grid {
 	t.Helper()
 	driver, browser := gridtest.Chrome(t)
-	g := &grid{hub: New(cfg), site: gridtest.Site(t), profiles: t.TempDir()}
+	g := &grid{hub: New(cfg), site: gridtest.Site(t), profiles: gridtest.ProfileDir(t)}
 	if err := g.hub.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 func chromeNode(t *testing.T, maxSessions int, idle time.Duration) (*Node, string, string) {
 	t.Helper()
 	driver, browser := gridtest.Chrome(t)
-	profiles := t.TempDir()
+	profiles := gridtest.ProfileDir(t)
 	n, err := New(Config{
 		Browsers: []Browser{{
 			Stereotype:  map[string]any{"browserName": "chrome", "platformName": "linux"},

@@ -33,7 +33,11 @@ type session struct {
 	driverPrefix string
 	cmd          *exec.Cmd     // nil in relay mode
 	exited       chan struct{} // closed when cmd has exited
-	profile      string        // temporary profile directory; "" in relay mode
+	// profile is the driver's temporary directory ("" in relay mode): its
+	// TMPDIR, so the browser profile it creates for each session lands
+	// inside, and its log. Letting the driver create the profile matters:
+	// Chrome launched with a --user-data-dir of ours took ~0.3 s longer.
+	profile      string
 	created      time.Time
 	capabilities map[string]any // as the driver returned them
 
@@ -113,7 +117,7 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 
 	forward := ns.Forwardable()
 	if b.RelayURL == "" {
-		forward = withBrowserOptions(forward, b, s.profile)
+		forward = withBrowserOptions(forward, b)
 	}
 	status, respBody, err := n.createOnDriver(r.Context(), s, forward)
 	if err != nil || status != http.StatusOK {
@@ -258,7 +262,10 @@ func describe(candidates []map[string]any) string {
 	return strings.Join(parts, " or ")
 }
 
-// startDriver launches the driver on a free port with a fresh profile and
+// driverLog is the driver's log file in its directory.
+const driverLog = "chromedriver.log"
+
+// startDriver launches the driver on a free port with a fresh directory and
 // waits until it answers /status.
 func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 	profile, err := os.MkdirTemp(n.cfg.ProfileDir, profilePrefix())
@@ -275,8 +282,9 @@ func (n *Node) startDriver(ctx context.Context, s *session, b Browser) error {
 		// The log path puts the profile in the driver's command line, so
 		// reaping finds a dead node's drivers as it finds its browsers.
 		cmd := exec.Command(b.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1",
-			"--log-level=WARNING", "--log-path="+filepath.Join(profile, "chromedriver.log"))
+			"--log-level=WARNING", "--log-path="+filepath.Join(profile, driverLog))
 		cmd.SysProcAttr = procgroup.Attr()
+		cmd.Env = append(os.Environ(), "TMPDIR="+profile)
 		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 		if err := cmd.Start(); err != nil {
 			return err
@@ -364,7 +372,7 @@ func (n *Node) endSession(ctx context.Context, s *session, deleteOnDriver bool) 
 
 // recycle keeps s's driver as a spare for the next session: the browser and
 // its profile go, the driver (which holds nothing of the session once it
-// has been deleted there) gets a fresh profile. A driver that has already
+// has been deleted there) stays with its emptied directory. A driver that has already
 // launched a browser launches the next one faster than a new driver does.
 // It reports false when the driver cannot be kept.
 func (n *Node) recycle(s *session) bool {
@@ -376,19 +384,19 @@ func (n *Node) recycle(s *session) bool {
 		return false
 	default:
 	}
-	killUsing(s.profile)
-	_ = os.RemoveAll(s.profile)
-	profile, err := os.MkdirTemp(n.cfg.ProfileDir, profilePrefix())
-	if err != nil {
-		s.profile = ""
-		return false
+	// The browser's processes name its profile, inside the driver's directory.
+	killUsing("--user-data-dir=" + s.profile)
+	entries, _ := os.ReadDir(s.profile)
+	for _, e := range entries {
+		if e.Name() != driverLog {
+			_ = os.RemoveAll(filepath.Join(s.profile, e.Name()))
+		}
 	}
-	spare := &session{browser: s.browser, cmd: s.cmd, exited: s.exited, driverURL: s.driverURL, profile: profile}
+	spare := &session{browser: s.browser, cmd: s.cmd, exited: s.exited, driverURL: s.driverURL, profile: s.profile}
 	select {
 	case n.spares[s.browser] <- spare:
 		return true
 	default: // enough spares already
-		s.profile = profile
 		return false
 	}
 }
@@ -486,9 +494,9 @@ func ReapOrphans(profileDir string) int {
 	return killed
 }
 
-// withBrowserOptions adds the node's browser binary and arguments and the
-// session's profile to the Chrome options of every capability set.
-func withBrowserOptions(body []byte, b Browser, profile string) []byte {
+// withBrowserOptions adds the node's browser binary and arguments to the
+// Chrome options of every capability set.
+func withBrowserOptions(body []byte, b Browser) []byte {
 	var raw map[string]any
 	if json.Unmarshal(body, &raw) != nil {
 		return body
@@ -515,9 +523,6 @@ func withBrowserOptions(body []byte, b Browser, profile string) []byte {
 			if !have[name] {
 				existing = append(existing, a)
 			}
-		}
-		if !have["--user-data-dir"] {
-			existing = append(existing, "--user-data-dir="+profile)
 		}
 		opts["args"] = existing
 		if b.Binary != "" {

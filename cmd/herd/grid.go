@@ -147,7 +147,7 @@ type nodeFlags struct {
 func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.browsers, "browser", "a browser to offer, e.g. browserName=chrome,maxSessions=5,binary=/usr/bin/chromium,driver=/usr/bin/chromedriver (repeatable; default Chromium from PATH, one session per CPU)")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 10*time.Minute, "the node ends a session idle this long even if its hub is gone")
-	fs.StringVar(&f.profileDir, "profile-dir", "", "directory for the sessions' temporary browser profiles (default: the system temp dir)")
+	fs.StringVar(&f.profileDir, "profile-dir", "", "directory for the sessions' temporary browser profiles (default: the system temp dir); keep the path short, Chrome puts sockets under it")
 }
 
 func (f *nodeFlags) config(logger *slog.Logger) (node.Config, error) {

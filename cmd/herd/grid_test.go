@@ -80,7 +80,7 @@ func TestStandalone(t *testing.T) {
 	t.Parallel()
 
 	gridtest.Chrome(t)
-	profiles := t.TempDir()
+	profiles := gridtest.ProfileDir(t)
 	addr := freePort(t)
 	cmd := startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=2")
 	site := gridtest.Site(t)
@@ -101,7 +101,7 @@ func TestHubWithTwoNodes(t *testing.T) {
 	t.Parallel()
 
 	gridtest.Chrome(t)
-	profiles := t.TempDir()
+	profiles := gridtest.ProfileDir(t)
 	hubAddr := freePort(t)
 	hubURL := "http://" + hubAddr
 	secret := t.TempDir() + "/secret"

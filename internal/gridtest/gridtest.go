@@ -29,6 +29,20 @@ var pages = map[string]string{
 	"/frames.html": `<!doctype html><title>Frames page</title><iframe id=inner src="/form.html"></iframe>`,
 }
 
+// ProfileDir returns a new, short directory for a node's profiles, removed
+// after the test. Short, because Chrome puts a Unix socket in the profile's
+// temporary directory and socket paths are limited to 107 bytes; the test's
+// own temporary directory is too deep.
+func ProfileDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "hp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
+}
+
 // Site serves the scenario pages on loopback.
 func Site(t testing.TB) string {
 	t.Helper()
