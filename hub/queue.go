@@ -1,11 +1,9 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -194,7 +192,7 @@ func (h *Hub) newSession(w http.ResponseWriter, r *http.Request) {
 		webdriver.WriteError(w, werr)
 		return
 	}
-	status, respBody, err := h.createOnNode(r.Context(), res.node, ns.Forwardable())
+	status, respBody, err := webdriver.CreateSession(r.Context(), h.transport, res.node.uri.String(), ns.Forwardable())
 	var created struct {
 		Value struct {
 			SessionID    string         `json:"sessionId"`
@@ -233,21 +231,4 @@ func (h *Hub) newSession(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Logger.Info("hub.session_created", "session", s.id, "node", res.node.id)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(h.publicEndpoints(r, respBody, s.id))
-}
-
-func (h *Hub) createOnNode(ctx context.Context, n *nodeEntry, body []byte) (int, []byte, error) {
-	u := *n.uri
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/session"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := h.transport.RoundTrip(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,4 +57,56 @@ func TestNodeScenarios(t *testing.T) {
 		t.Fatalf("sessions left after quit: %v", ids)
 	}
 	gridtest.NoBrowsers(t, profiles)
+}
+
+// TestRelay forwards sessions to an existing WebDriver endpoint under a path
+// (here a stub that records what it is asked) instead of starting drivers.
+func TestRelay(t *testing.T) {
+	t.Parallel()
+
+	var mu sync.Mutex
+	var paths []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "POST" && r.URL.Path == "/wd/hub/session" {
+			_, _ = w.Write([]byte(`{"value":{"sessionId":"up-1","capabilities":{}}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"value":"t"}`))
+	}))
+	t.Cleanup(upstream.Close)
+	n, err := New(Config{Browsers: []Browser{{Stereotype: map[string]any{"browserName": "chrome"}, MaxSessions: 1, RelayURL: upstream.URL + "/wd/hub"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = n.Stop(context.Background()) })
+
+	resp, err := http.Post(srv.URL+"/session", "application/json", strings.NewReader(`{"capabilities":{}}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("new session: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if resp, err = http.Get(srv.URL + "/session/up-1/title"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("command: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("DELETE", srv.URL+"/session/up-1", nil)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("delete: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"POST /wd/hub/session", "GET /wd/hub/session/up-1/title", "DELETE /wd/hub/session/up-1"}
+	if strings.Join(paths, ", ") != strings.Join(want, ", ") {
+		t.Fatalf("upstream saw %v, want %v", paths, want)
+	}
+	if len(n.SessionIDs()) != 0 {
+		t.Fatal("relayed session still listed after delete")
+	}
 }

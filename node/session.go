@@ -106,7 +106,9 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 			webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrSessionNotCreated, "bad relay URL: %v", err))
 			return
 		}
-		s.driverURL, s.driverPrefix = u, u.Path
+		// Keep the relay's path apart: commands are appended to it.
+		s.driverPrefix, u.Path, u.RawPath = u.Path, "", ""
+		s.driverURL = u
 	} else if spare := n.takeSpare(idx); spare != nil {
 		s.cmd, s.exited, s.profile, s.driverURL = spare.cmd, spare.exited, spare.profile, spare.driverURL
 	} else if err := n.startDriver(r.Context(), s, b); err != nil {
@@ -119,7 +121,7 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	if b.RelayURL == "" {
 		forward = withBrowserOptions(forward, b)
 	}
-	status, respBody, err := n.createOnDriver(r.Context(), s, forward)
+	status, respBody, err := webdriver.CreateSession(r.Context(), n.transport, s.driverURL.String()+s.driverPrefix, forward)
 	if err != nil || status != http.StatusOK {
 		n.cleanup(s)
 		if err != nil {
@@ -324,21 +326,6 @@ func (n *Node) waitDriver(ctx context.Context, u *url.URL, exited <-chan error) 
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("driver did not answer on %s within 20s", u)
-}
-
-func (n *Node) createOnDriver(ctx context.Context, s *session, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.driverURL.String()+s.driverPrefix+"/session", bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	resp, err := n.transport.RoundTrip(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
 }
 
 // endSession removes s, optionally deleting it on the driver first (for

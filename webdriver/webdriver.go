@@ -4,9 +4,13 @@
 package webdriver
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 )
 
 // The W3C error codes herd answers with, and their HTTP statuses.
@@ -59,4 +63,22 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"value": map[string]string{
 		"error": e.Code, "message": e.Message, "stacktrace": "",
 	}})
+}
+
+// CreateSession forwards a new-session body to the WebDriver endpoint base
+// (a node or a driver) through rt and returns the answer's status and body,
+// whatever the status.
+func CreateSession(ctx context.Context, rt http.RoundTripper, base string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/session", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return resp.StatusCode, b, err
 }
