@@ -260,8 +260,7 @@ func (n *Node) command(w http.ResponseWriter, r *http.Request, id, rest string) 
 		return
 	}
 	if rest == "" && r.Method == http.MethodDelete {
-		rec := &statusRecorder{ResponseWriter: w}
-		n.proxy.ServeHTTP(rec, r.WithContext(withSession(r.Context(), s)))
+		n.proxy.ServeHTTP(w, r.WithContext(withSession(r.Context(), s)))
 		n.endSession(context.WithoutCancel(r.Context()), s, false)
 		return
 	}
@@ -363,22 +362,6 @@ func (n *Node) reap() {
 			n.endSession(ctx, s, true)
 			cancel()
 		}
-	}
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
 	}
 }
 
