@@ -378,18 +378,9 @@ func (h *Hub) dropNode(id, why string) {
 func (h *Hub) deleteOnNode(s *sessionEntry) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	u := *s.node.uri
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/session/" + s.id
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
-	if err != nil {
-		return
-	}
-	resp, err := h.transport.RoundTrip(req)
-	if err != nil {
+	if err := webdriver.DeleteSession(ctx, h.transport, s.node.uri.String(), s.id); err != nil {
 		h.cfg.Logger.Warn("hub.delete_failed", "session", s.id, "error", err)
-		return
 	}
-	resp.Body.Close()
 }
 
 // activeConn marks its session active on every read and write, so a

@@ -102,7 +102,7 @@ func (h *Hub) acquire(ctx context.Context, candidates []map[string]any) (reserva
 	if !h.cfg.KeepUnmatched && !h.couldEverMatch(candidates) {
 		h.mu.Unlock()
 		return reservation{}, webdriver.Errorf(webdriver.ErrSessionNotCreated,
-			"no node of this grid offers %s; registered: %s", describe(candidates), h.describeNodes())
+			"no node of this grid offers %s; registered: %s", webdriver.Describe(candidates), h.describeNodes())
 	}
 	w := &waiter{candidates: candidates, enqueued: time.Now(), ready: make(chan reservation, 1)}
 	h.waiters = append(h.waiters, w)
@@ -119,7 +119,7 @@ func (h *Hub) acquire(ctx context.Context, candidates []map[string]any) (reserva
 	case <-timer.C:
 		h.leaveQueue(w)
 		return reservation{}, webdriver.Errorf(webdriver.ErrSessionNotCreated,
-			"no free slot for %s within the queue timeout of %s", describe(candidates), h.cfg.QueueTimeout)
+			"no free slot for %s within the queue timeout of %s", webdriver.Describe(candidates), h.cfg.QueueTimeout)
 	}
 }
 
@@ -148,21 +148,6 @@ func (h *Hub) release(res reservation) {
 		s.busy--
 	}
 	h.dispatch()
-}
-
-func describe(candidates []map[string]any) string {
-	parts := make([]string, 0, len(candidates))
-	for _, c := range candidates {
-		m := map[string]any{}
-		for _, k := range []string{"browserName", "browserVersion", "platformName", webdriver.LabelsCapability} {
-			if v, ok := c[k]; ok {
-				m[k] = v
-			}
-		}
-		b, _ := json.Marshal(m)
-		parts = append(parts, string(b))
-	}
-	return strings.Join(parts, " or ")
 }
 
 // describeNodes lists the stereotypes on offer. h.mu must be held.

@@ -250,18 +250,9 @@ func (n *Node) reserve(candidates []map[string]any) (int, *webdriver.Error) {
 		}
 	}
 	if !matched {
-		return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no browser matching %s", n.cfg.ID, describe(candidates))
+		return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no browser matching %s", n.cfg.ID, webdriver.Describe(candidates))
 	}
-	return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no free slot for %s", n.cfg.ID, describe(candidates))
-}
-
-func describe(candidates []map[string]any) string {
-	parts := make([]string, 0, len(candidates))
-	for _, c := range candidates {
-		b, _ := json.Marshal(map[string]any{"browserName": c["browserName"], "browserVersion": c["browserVersion"], "platformName": c["platformName"]})
-		parts = append(parts, string(b))
-	}
-	return strings.Join(parts, " or ")
+	return 0, webdriver.Errorf(webdriver.ErrSessionNotCreated, "node %s has no free slot for %s", n.cfg.ID, webdriver.Describe(candidates))
 }
 
 // driverLog is the driver's log file in its directory.
@@ -343,13 +334,7 @@ func (n *Node) endSession(ctx context.Context, s *session, deleteOnDriver bool) 
 	delete(n.sessions, s.id)
 	n.mu.Unlock()
 	if deleteOnDriver {
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.driverURL.String()+s.driverPrefix+"/session/"+s.id, nil)
-		if err == nil {
-			if resp, err := n.transport.RoundTrip(req); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		}
+		_ = webdriver.DeleteSession(ctx, n.transport, s.driverURL.String()+s.driverPrefix, s.id)
 	}
 	if !n.recycle(s) {
 		n.cleanup(s)

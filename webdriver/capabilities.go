@@ -178,3 +178,20 @@ func sameBrowser(have, want string) bool {
 	}
 	return norm(have) == norm(want)
 }
+
+// Describe names what candidates ask for (browser, version, platform,
+// labels), for error messages.
+func Describe(candidates []map[string]any) string {
+	parts := make([]string, 0, len(candidates))
+	for _, c := range candidates {
+		m := map[string]any{}
+		for _, k := range []string{"browserName", "browserVersion", "platformName", LabelsCapability} {
+			if v, ok := c[k]; ok {
+				m[k] = v
+			}
+		}
+		b, _ := json.Marshal(m)
+		parts = append(parts, string(b))
+	}
+	return strings.Join(parts, " or ")
+}

@@ -82,3 +82,18 @@ func CreateSession(ctx context.Context, rt http.RoundTripper, base string, body 
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	return resp.StatusCode, b, err
 }
+
+// DeleteSession ends session id on the WebDriver endpoint base through rt,
+// ignoring the answer: callers clean up whatever it says.
+func DeleteSession(ctx context.Context, rt http.RoundTripper, base, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimSuffix(base, "/")+"/session/"+id, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
