@@ -397,19 +397,26 @@ func (n *Node) cleanup(s *session) {
 // killUsing kills every process whose command line mentions dir: browsers
 // that left the driver's process group still name their --user-data-dir.
 func killUsing(dir string) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
 	needle := []byte(dir)
+	eachProcess(func(pid int, cmdline []byte) {
+		if bytes.Contains(cmdline, needle) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// eachProcess calls fn with the pid and command line (NUL-separated) of every
+// process but this one.
+func eachProcess(fn func(pid int, cmdline []byte)) {
+	entries, _ := os.ReadDir("/proc")
+	self := os.Getpid()
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+		if err != nil || pid == self {
 			continue
 		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err == nil && bytes.Contains(cmdline, needle) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		if cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil {
+			fn(pid, cmdline)
 		}
 	}
 }
@@ -437,16 +444,10 @@ func ReapOrphans(profileDir string) int {
 		return os.IsNotExist(err)
 	}
 	killed := 0
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+	eachProcess(func(pid int, cmdline []byte) {
 		i := bytes.Index(cmdline, []byte(prefix))
-		if err != nil || i < 0 {
-			continue
+		if i < 0 {
+			return
 		}
 		end := i + len(prefix)
 		for end < len(cmdline) && cmdline[end] != 0 && cmdline[end] != '/' && cmdline[end] != ' ' {
@@ -456,7 +457,7 @@ func ReapOrphans(profileDir string) int {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			killed++
 		}
-	}
+	})
 	dirs, _ := filepath.Glob(prefix + "*")
 	for _, d := range dirs {
 		if dead(d) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/job"
@@ -27,15 +28,11 @@ var _ job.Runner = (*Runner)(nil)
 
 // Run implements job.Runner.
 func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (json.RawMessage, string, error) {
-	dir := ""
-	if needsDownload(j.Files) {
-		d, err := os.MkdirTemp(r.TempDir, "job-"+j.ID+"-")
-		if err != nil {
-			return nil, "", err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, err := downloadDir(r.TempDir, "job-"+j.ID+"-", j.Files)
+	if err != nil {
+		return nil, "", err
 	}
+	defer os.RemoveAll(dir)
 
 	paths, err := fetchAll(ctx, r.Fetcher, j.Files, dir)
 	if err != nil {
@@ -72,6 +69,17 @@ func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (j
 		return resp.Result, resp.Log, err
 	}
 	return resp.Result, resp.Log, nil
+}
+
+// downloadDir makes a directory for the remote files among uris, or returns
+// "" when all are local (used in place). os.RemoveAll("") is a no-op.
+func downloadDir(tempDir, prefix string, uris []string) (string, error) {
+	for _, u := range uris {
+		if strings.Contains(u, "://") && !strings.HasPrefix(strings.ToLower(u), "file://") {
+			return os.MkdirTemp(tempDir, prefix)
+		}
+	}
+	return "", nil
 }
 
 // fetchAll fetches every URI into dir, in order.

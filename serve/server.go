@@ -253,15 +253,11 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request) {
 var errOutputTimeout = errors.New("output timeout")
 
 func (s *Server) output(ctx context.Context, req *request) ([]float64, *apiError) {
-	dir := ""
-	if needsDownload(req.Files) {
-		d, err := os.MkdirTemp(s.cfg.TempDir, "output-")
-		if err != nil {
-			return nil, errorf(500, codeInternal, "cannot create a download directory: %v", err)
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, err := downloadDir(s.cfg.TempDir, "output-", req.Files)
+	if err != nil {
+		return nil, errorf(500, codeInternal, "cannot create a download directory: %v", err)
 	}
+	defer os.RemoveAll(dir)
 	paths, err := fetchAll(ctx, s.cfg.Fetcher, req.Files, dir)
 	if err != nil {
 		return nil, errFromFetch(err)
@@ -300,16 +296,6 @@ func (s *Server) output(ctx context.Context, req *request) ([]float64, *apiError
 		resp.OutputVector = []float64{}
 	}
 	return resp.OutputVector, nil
-}
-
-// needsDownload reports whether any URI is remote (local files are used in place).
-func needsDownload(uris []string) bool {
-	for _, u := range uris {
-		if strings.Contains(u, "://") && !strings.HasPrefix(strings.ToLower(u), "file://") {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
