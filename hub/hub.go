@@ -8,6 +8,7 @@ package hub
 import (
 	"context"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ type Config struct {
 	// RegistrationSecret, when set, must come with node registrations and
 	// operator calls in the X-Registration-Secret header.
 	RegistrationSecret string
+	// BasicAuthUser and BasicAuthPassword, when set, are required of every
+	// client: WebDriver commands, /status, /metrics, /ui and the operator
+	// API. Node registrations use RegistrationSecret instead.
+	BasicAuthUser, BasicAuthPassword string
 	// KeepUnmatched queues requests that no registered node could ever serve
 	// (for fleets that autoscale on the queue) instead of failing them at once.
 	KeepUnmatched bool
@@ -86,6 +91,7 @@ type Hub struct {
 	// wsProxy carries CDP and BiDi WebSockets on connections of their own,
 	// which count every read and write as the session's activity.
 	wsProxy *httputil.ReverseProxy
+	metrics *metrics
 
 	mu       sync.Mutex
 	nodes    map[string]*nodeEntry
@@ -201,8 +207,14 @@ func New(cfg Config) *Hub {
 		Rewrite:      rewrite,
 		ErrorHandler: errorHandler,
 	}
+	h.metrics = newMetrics(h)
 	return h
 }
+
+// uiPage is the live grid page served at /ui.
+//
+//go:embed ui/index.html
+var uiPage []byte
 
 type sessionKey struct{}
 
@@ -237,6 +249,11 @@ func (h *Hub) Stop(context.Context) error {
 // ServeHTTP serves the W3C WebDriver API at / and /wd/hub, the node
 // registration API, and the operator API.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.BasicAuthUser != "" && !strings.HasPrefix(r.URL.Path, "/se/herd/node") && !h.basicAuthOK(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="herd grid", charset="UTF-8"`)
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnauthorized, "this grid needs a user and password: put them in the grid URL, as in http://user:password@%s/", r.Host))
+		return
+	}
 	path := strings.TrimPrefix(r.URL.Path, "/wd/hub")
 	switch {
 	case path == "/session" && r.Method == http.MethodPost:
@@ -246,6 +263,15 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.command(w, r, id, rest)
 	case path == "/status" && r.Method == http.MethodGet:
 		h.status(w)
+	case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
+		h.metrics.handler.ServeHTTP(w, r)
+	case r.URL.Path == "/ui" || r.URL.Path == "/ui/":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
+		_, _ = w.Write(uiPage)
+	case r.URL.Path == "/":
+		http.Redirect(w, r, "/ui", http.StatusFound)
 	case strings.HasPrefix(r.URL.Path, "/se/"):
 		h.operator(w, r)
 	case path == "/session" || path == "/status":
@@ -268,6 +294,7 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 		return
 	}
 	s.touch()
+	h.metrics.commands.WithLabelValues(r.Method).Inc()
 	ctx := context.WithValue(r.Context(), sessionKey{}, s)
 	if local, ok := h.cfg.InProcess[s.node.uri.Host]; ok {
 		local.ServeHTTP(w, r.WithContext(ctx))
@@ -278,28 +305,35 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 	}
 	s.touch()
 	if rest == "" && r.Method == http.MethodDelete {
-		h.endSession(s, "deleted by the client")
+		h.endSession(s, "deleted", "deleted by the client")
 	}
 }
 
 // endSession forgets s, frees its slot and remembers why it ended.
-func (h *Hub) endSession(s *sessionEntry, why string) {
-	if h.forget(s, why) {
+func (h *Hub) endSession(s *sessionEntry, reason, why string) {
+	if h.forget(s, reason, why) {
 		h.freeSlot(s)
 	}
 }
 
 // forget removes s from the routing table so commands get why as their
-// error; it reports whether s was still there.
-func (h *Hub) forget(s *sessionEntry, why string) bool {
+// error; it reports whether s was still there. reason labels the
+// sessions-ended metric.
+func (h *Hub) forget(s *sessionEntry, reason, why string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sessions[s.id] != s {
 		return false
 	}
-	delete(h.sessions, s.id)
-	h.rememberLost(s.id, why)
+	h.removeSession(s.id, reason, why)
 	return true
+}
+
+// removeSession drops a session from the routing table. h.mu must be held.
+func (h *Hub) removeSession(id, reason, why string) {
+	delete(h.sessions, id)
+	h.rememberLost(id, why)
+	h.metrics.sessionsEnded.WithLabelValues(reason).Inc()
 }
 
 // freeSlot gives s's slot to the queue.
@@ -350,7 +384,7 @@ func (h *Hub) watch() {
 		for _, s := range idle {
 			// Forget first, so a late command gets the reason; free the slot
 			// only once the node has ended the browser.
-			if h.forget(s, fmt.Sprintf("ended after %s without a command (--session-timeout)", h.cfg.SessionTimeout)) {
+			if h.forget(s, "timeout", fmt.Sprintf("ended after %s without a command (--session-timeout)", h.cfg.SessionTimeout)) {
 				h.cfg.Logger.Info("hub.session_timeout", "session", s.id, "node", s.node.id)
 				h.deleteOnNode(s)
 				h.freeSlot(s)
@@ -368,8 +402,7 @@ func (h *Hub) dropNode(id, why string) {
 	delete(h.nodes, id)
 	for sid, s := range h.sessions {
 		if s.node == n {
-			delete(h.sessions, sid)
-			h.rememberLost(sid, why)
+			h.removeSession(sid, "node_lost", why)
 		}
 	}
 	h.cfg.Logger.Warn("hub.node_dropped", "node", id, "uri", n.uri.String(), "why", why)
@@ -440,6 +473,13 @@ func (h *Hub) publicEndpoints(r *http.Request, body []byte, id string) []byte {
 		return body
 	}
 	return out
+}
+
+func (h *Hub) basicAuthOK(r *http.Request) bool {
+	user, password, ok := r.BasicAuth()
+	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(h.cfg.BasicAuthUser))
+	passwordOK := subtle.ConstantTimeCompare([]byte(password), []byte(h.cfg.BasicAuthPassword))
+	return ok && userOK&passwordOK == 1
 }
 
 func (h *Hub) secretOK(r *http.Request) bool {

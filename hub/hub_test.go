@@ -396,3 +396,101 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestQueueListAndClearOverHTTP(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{RegistrationSecret: "s3cret"}, 1, 1)
+	id := createSession(t, g.url)
+	defer deleteSession(t, g.url, id)
+	queued := make(chan string, 1)
+	go func() {
+		_, body := post(t, g.url+"/session", `{"capabilities":{"alwaysMatch":{"browserName":"chrome","herd:note":"nightly"}}}`)
+		queued <- body
+	}()
+	waitFor(t, func() bool { return len(g.hub.queued()) == 1 })
+
+	// Listing needs no secret (the /ui page reads it).
+	status, body := get(t, g.url+"/se/grid/newsessionqueue/queue")
+	var list struct {
+		Value []struct {
+			Capabilities []map[string]any
+			Enqueued     time.Time
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &list); err != nil || status != 200 || len(list.Value) != 1 {
+		t.Fatalf("queue listing = %d %s", status, body)
+	}
+	if q := list.Value[0]; q.Capabilities[0]["browserName"] != "chrome" || time.Since(q.Enqueued) > time.Minute {
+		t.Fatalf("queued request = %+v", q)
+	}
+
+	// Clearing it does.
+	clear := func(secret string) (int, string) {
+		req, _ := http.NewRequest("DELETE", g.url+"/se/grid/newsessionqueue/queue", nil)
+		if secret != "" {
+			req.Header.Set("X-Registration-Secret", secret)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := clear(""); status != 401 || !strings.Contains(body, "X-Registration-Secret") {
+		t.Fatalf("clear without the secret = %d %s", status, body)
+	}
+	if status, body := clear("wrong"); status != 401 {
+		t.Fatalf("clear with a wrong secret = %d %s", status, body)
+	}
+	if len(g.hub.queued()) != 1 {
+		t.Fatal("a refused clear emptied the queue")
+	}
+	if status, body := clear("s3cret"); status != 200 || strings.TrimSpace(body) != `{"value":1}` {
+		t.Fatalf("clear = %d %s", status, body)
+	}
+	if body := <-queued; !strings.Contains(body, "session not created") || !strings.Contains(body, "cleared by an operator") {
+		t.Fatalf("the queued client got %s", body)
+	}
+}
+
+func TestBasicAuth(t *testing.T) {
+	t.Parallel()
+
+	g := setupGrid(t, Config{BasicAuthUser: "ci", BasicAuthPassword: "pass-word", RegistrationSecret: "s3cret"}, 1, 1)
+	authed := strings.Replace(g.url, "http://", "http://ci:pass-word@", 1)
+	for _, path := range []string{"/status", "/session", "/metrics", "/ui", "/session/x/url", "/se/grid/newsessionqueue/queue"} {
+		for _, base := range []string{g.url, strings.Replace(g.url, "http://", "http://ci:wrong@", 1)} {
+			resp, err := http.Get(base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") || !strings.Contains(string(b), `"unauthorized"`) {
+				t.Errorf("GET %s without the right password = %d %s", path, resp.StatusCode, b)
+			}
+		}
+	}
+	if status, body := get(t, authed+"/status"); status != 200 {
+		t.Fatalf("GET /status with the password = %d %s", status, body)
+	}
+	// Nodes register with the secret alone.
+	req, _ := http.NewRequest("POST", g.url+"/se/herd/node", strings.NewReader(`{"id":"extra","uri":"http://127.0.0.1:1","slots":[{"stereotype":{"browserName":"firefox"},"maxSessions":1}]}`))
+	req.Header.Set("X-Registration-Secret", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("node registration under basic auth = %s", resp.Status)
+	}
+	// The official client, with the user and password in the grid URL.
+	out, err := gridtest.RunScenarios(context.Background(), t, authed, g.site, "navigation", "elements")
+	if err != nil || strings.Count(out, "ok ") != 2 {
+		t.Fatalf("Python client with basic auth: %v\n%s", err, out)
+	}
+}

@@ -112,6 +112,9 @@ func (h *Hub) acquire(ctx context.Context, candidates []map[string]any) (reserva
 	defer timer.Stop()
 	select {
 	case res := <-w.ready:
+		if res.err == nil {
+			h.metrics.queueWait.Observe(time.Since(w.enqueued).Seconds())
+		}
 		return res, res.err
 	case <-ctx.Done():
 		h.leaveQueue(w)
@@ -177,7 +180,13 @@ func (h *Hub) newSession(w http.ResponseWriter, r *http.Request) {
 		webdriver.WriteError(w, werr)
 		return
 	}
+	started := time.Now()
 	status, respBody, err := webdriver.CreateSession(r.Context(), h.transport, res.node.uri.String(), ns.Forwardable())
+	result := "ok"
+	if err != nil || status != http.StatusOK {
+		result = "error"
+	}
+	h.metrics.sessionCreate.WithLabelValues(result).Observe(time.Since(started).Seconds())
 	var created struct {
 		Value struct {
 			SessionID    string         `json:"sessionId"`

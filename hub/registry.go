@@ -72,8 +72,7 @@ func (h *Hub) Register(reg Registration) error {
 	}
 	for id, s := range h.sessions {
 		if s.node == n && !running[id] && time.Since(s.created) > 2*h.cfg.HeartbeatPeriod {
-			delete(h.sessions, id)
-			h.rememberLost(id, fmt.Sprintf("node %s no longer runs it", n.id))
+			h.removeSession(id, "gone_from_node", fmt.Sprintf("node %s no longer runs it", n.id))
 			if n.slots[s.slot].busy > 0 {
 				n.slots[s.slot].busy--
 			}
@@ -93,11 +92,13 @@ func (h *Hub) Deregister(id, why string) {
 // operator serves the registration API and the Selenium Grid 4 operator
 // calls herd supports.
 func (h *Hub) operator(w http.ResponseWriter, r *http.Request) {
-	if !h.secretOK(r) {
-		webdriver.WriteError(w, &webdriver.Error{Code: webdriver.ErrInvalidArgument, Message: "missing or wrong X-Registration-Secret"})
+	path := r.URL.Path
+	// Reading the queue is for the /ui page as much as for operators.
+	readOnly := path == "/se/grid/newsessionqueue/queue" && r.Method == http.MethodGet
+	if !readOnly && !h.secretOK(r) {
+		webdriver.WriteError(w, webdriver.Errorf(webdriver.ErrUnauthorized, "missing or wrong X-Registration-Secret header (the hub's --registration-secret-file)"))
 		return
 	}
-	path := r.URL.Path
 	switch {
 	case path == "/se/herd/node" && r.Method == http.MethodPost:
 		var reg Registration
@@ -242,9 +243,10 @@ func (h *Hub) status(w http.ResponseWriter) {
 }
 
 // RegisterLoop registers reg() with the hub at hubURL and then heartbeats at
-// the period the hub asks for, until ctx ends; then it deregisters. Errors
-// are logged through logf and retried.
-func RegisterLoop(ctx context.Context, hubURL, secret string, reg func() Registration, logf func(msg string, args ...any)) {
+// the period the hub asks for, and at once whenever wake fires (the node
+// started draining, say), until ctx ends; then it deregisters. Errors are
+// logged through logf and retried.
+func RegisterLoop(ctx context.Context, hubURL, secret string, wake <-chan struct{}, reg func() Registration, logf func(msg string, args ...any)) {
 	base := hubBase(hubURL)
 	client := &http.Client{Timeout: 10 * time.Second}
 	period := 5 * time.Second
@@ -288,6 +290,7 @@ func RegisterLoop(ctx context.Context, hubURL, secret string, reg func() Registr
 			}
 			cancel()
 			return
+		case <-wake:
 		case <-time.After(period):
 		}
 	}

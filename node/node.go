@@ -38,7 +38,8 @@ type Browser struct {
 	// Args are added to the browser's command line. Nil means DefaultChromeArgs.
 	Args []string
 	// RelayURL, when set, forwards sessions to an existing WebDriver endpoint
-	// instead of launching drivers.
+	// instead of launching drivers. Binary and Args are then added to new
+	// sessions only when set.
 	RelayURL string
 }
 

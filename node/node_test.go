@@ -2,8 +2,12 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -108,5 +112,67 @@ func TestRelay(t *testing.T) {
 	}
 	if len(n.SessionIDs()) != 0 {
 		t.Fatal("relayed session still listed after delete")
+	}
+}
+
+// TestRelayToChromedriver relays to a chromedriver the node did not start,
+// serving under a path, and drives real Chromium through it.
+func TestRelayToChromedriver(t *testing.T) {
+	t.Parallel()
+
+	driver, browser := gridtest.Chrome(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cd := exec.Command(driver, "--port="+strconv.Itoa(port), "--url-base=/wd/hub")
+	if err := cd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cd.Process.Kill(); _ = cd.Wait() })
+	relay := fmt.Sprintf("http://127.0.0.1:%d/wd/hub", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(relay + "/status")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromedriver did not come up: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	n, err := New(Config{Browsers: []Browser{{
+		Stereotype: map[string]any{"browserName": "chrome"}, MaxSessions: 1,
+		RelayURL: relay, Binary: browser, Args: DefaultChromeArgs,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(n)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = n.Stop(context.Background()) })
+	out, err := gridtest.RunScenarios(context.Background(), t, srv.URL, gridtest.Site(t), "navigation", "elements", "screenshot")
+	if err != nil || strings.Count(out, "ok ") != 3 {
+		t.Fatalf("scenarios through a relay: %v\n%s", err, out)
+	}
+	if ids := n.SessionIDs(); len(ids) != 0 {
+		t.Fatalf("relayed sessions left after quit: %v", ids)
+	}
+	// The relay's driver ended its browsers when the sessions were deleted.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		children, _ := exec.Command("pgrep", "-P", strconv.Itoa(cd.Process.Pid)).Output()
+		if len(strings.TrimSpace(string(children))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromedriver still has child processes after the sessions ended: %s", children)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

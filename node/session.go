@@ -118,7 +118,8 @@ func (n *Node) newSession(w http.ResponseWriter, r *http.Request) {
 	}
 
 	forward := ns.Forwardable()
-	if b.RelayURL == "" {
+	if b.RelayURL == "" || b.Binary != "" || b.Args != nil {
+		// A relay's browser is set up at the relay, unless told otherwise.
 		forward = withBrowserOptions(forward, b)
 	}
 	status, respBody, err := webdriver.CreateSession(r.Context(), n.transport, s.driverURL.String()+s.driverPrefix, forward)

@@ -22,6 +22,10 @@ const (
 	ErrUnknownCommand    = "unknown command"
 	ErrUnknownError      = "unknown error"
 	ErrUnknownMethod     = "unknown method"
+	// ErrUnauthorized is not a W3C code (the spec leaves authentication
+	// out); herd answers with it when a grid's basic auth or registration
+	// secret is missing or wrong.
+	ErrUnauthorized = "unauthorized"
 )
 
 var statusOf = map[string]int{
@@ -32,6 +36,7 @@ var statusOf = map[string]int{
 	ErrUnknownCommand:    http.StatusNotFound,
 	ErrUnknownError:      http.StatusInternalServerError,
 	ErrUnknownMethod:     http.StatusMethodNotAllowed,
+	ErrUnauthorized:      http.StatusUnauthorized,
 }
 
 // Error is a W3C WebDriver error.

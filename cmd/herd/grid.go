@@ -23,8 +23,9 @@ import (
 
 // hubFlags are the settings `herd hub` and `herd standalone` share.
 type hubFlags struct {
-	cfg        hub.Config
-	secretFile string
+	cfg           hub.Config
+	secretFile    string
+	basicAuthFile string
 }
 
 func (f *hubFlags) register(fs *flag.FlagSet) {
@@ -35,14 +36,27 @@ func (f *hubFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.cfg.KeepUnmatched, "keep-unmatched", false, "queue requests no registered node could serve (autoscaled fleets) instead of failing them")
 	fs.StringVar(&f.cfg.PublicURL, "public-url", "", "the hub's URL as clients see it, for the se:cdp and webSocketUrl capabilities (default: the Host each client used)")
 	fs.StringVar(&f.secretFile, "registration-secret-file", "", "file holding the secret nodes and operator calls must send (or HERD_REGISTRATION_SECRET)")
+	fs.StringVar(&f.basicAuthFile, "basic-auth-file", "", "file holding user:password that clients must send as HTTP basic auth (or HERD_BASIC_AUTH); default no auth")
 }
 
 func (f *hubFlags) config(logger *slog.Logger) (hub.Config, error) {
 	cfg := f.cfg
 	cfg.Logger, cfg.Version = logger, version
 	secret, err := readSecret(f.secretFile, "HERD_REGISTRATION_SECRET")
+	if err != nil {
+		return cfg, err
+	}
 	cfg.RegistrationSecret = secret
-	return cfg, err
+	auth, err := readSecret(f.basicAuthFile, "HERD_BASIC_AUTH")
+	if err != nil || auth == "" {
+		return cfg, err
+	}
+	user, password, ok := strings.Cut(auth, ":")
+	if !ok || user == "" || password == "" {
+		return cfg, usageError{"basic auth must be user:password (from --basic-auth-file or HERD_BASIC_AUTH), with neither empty"}
+	}
+	cfg.BasicAuthUser, cfg.BasicAuthPassword = user, password
+	return cfg, nil
 }
 
 // readSecret reads a secret from a file, else from an environment variable.

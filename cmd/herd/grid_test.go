@@ -64,16 +64,7 @@ func waitUntil(t *testing.T, within time.Duration, cond func() bool) {
 }
 
 func gridNodes(t *testing.T, hubURL string) int {
-	resp, err := http.Get(hubURL + "/status")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	var st struct {
-		Value struct{ Nodes []json.RawMessage }
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&st)
-	return len(st.Value.Nodes)
+	return len(gridStatus(t, hubURL))
 }
 
 func TestStandalone(t *testing.T) {
@@ -112,7 +103,7 @@ func TestHubWithTwoNodes(t *testing.T) {
 	nodeArgs := func(addr string) []string {
 		// The 2016 registration URL and maxInstances spelling.
 		return []string{"node", "--addr", addr, "--hub", hubURL + "/grid/register", "--registration-secret-file", secret,
-			"--profile-dir", profiles, "--browser", "browserName=chrome,maxInstances=2", "--drain-timeout", "1s"}
+			"--profile-dir", profiles, "--browser", "browserName=chrome,maxInstances=2", "--drain-timeout", "30s"}
 	}
 	nodeA := freePort(t)
 	a := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
@@ -159,10 +150,7 @@ func TestHubWithTwoNodes(t *testing.T) {
 		if resp.StatusCode != 200 {
 			t.Fatalf("session on the surviving node = %d %s", resp.StatusCode, body)
 		}
-		req, _ := http.NewRequest("DELETE", hubURL+"/session/"+id, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		deleteSessions(t, hubURL, id)
 	}
 	if lost != 2 {
 		t.Fatalf("%d sessions reported lost, want the 2 on the killed node", lost)
@@ -172,11 +160,103 @@ func TestHubWithTwoNodes(t *testing.T) {
 	// nothing may be left.
 	restarted := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
 	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
+
+	// SIGTERM drains a node: the hub sends it nothing new, its running
+	// session goes on, and the node exits once that session ends.
+	running := newSession(t, hubURL)
+	procs := map[string]*exec.Cmd{"http://" + nodeA: restarted, "http://" + nodeB: b}
+	drained := procs[sessionNode(t, hubURL, running)]
+	exited := make(chan error, 1)
+	if err := drained.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go func() { exited <- drained.Wait() }()
+	waitUntil(t, 10*time.Second, func() bool { return nodeAvailability(t, hubURL, sessionNode(t, hubURL, running)) == "DRAINING" })
+	other := newSession(t, hubURL)
+	if sessionNode(t, hubURL, other) == sessionNode(t, hubURL, running) {
+		t.Fatal("a new session went to the draining node")
+	}
+	if resp, err := http.Get(hubURL + "/session/" + running + "/title"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("command on the draining node: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the draining node exited with a session running: %v", err)
+	case <-time.After(time.Second):
+	}
+	deleteSessions(t, hubURL, running)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("drained node exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the drained node did not exit after its last session ended")
+	}
+	deleteSessions(t, hubURL, other)
 	for _, c := range []*exec.Cmd{restarted, b} {
-		_ = c.Process.Signal(syscall.SIGTERM)
-		_ = c.Wait()
+		if c != drained {
+			_ = c.Process.Signal(syscall.SIGTERM)
+			_ = c.Wait()
+		}
 	}
 	gridtest.NoLeaks(t, profiles)
+}
+
+// sessionNode returns the URI of the node running session id, from /status.
+func sessionNode(t *testing.T, hubURL, id string) string {
+	t.Helper()
+	for _, n := range gridStatus(t, hubURL) {
+		for _, s := range n.Slots {
+			if s.Session != nil && s.Session.SessionID == id {
+				return n.URI
+			}
+		}
+	}
+	t.Fatalf("session %s is on no node in /status", id)
+	return ""
+}
+
+func nodeAvailability(t *testing.T, hubURL, uri string) string {
+	for _, n := range gridStatus(t, hubURL) {
+		if n.URI == uri {
+			return n.Availability
+		}
+	}
+	return ""
+}
+
+type statusNode struct {
+	URI, Availability string
+	Slots             []struct{ Session *struct{ SessionID string } }
+}
+
+func gridStatus(t *testing.T, hubURL string) []statusNode {
+	t.Helper()
+	resp, err := http.Get(hubURL + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct{ Value struct{ Nodes []statusNode } }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Value.Nodes
+}
+
+func deleteSessions(t *testing.T, hubURL string, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		req, _ := http.NewRequest("DELETE", hubURL+"/session/"+id, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
 }
 
 func newSession(t *testing.T, hubURL string) string {

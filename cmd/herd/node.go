@@ -74,9 +74,10 @@ func (c *NodeCommand) Run(ctx context.Context, args []string) error {
 
 	regCtx, stopRegistering := context.WithCancel(context.Background())
 	regDone := make(chan struct{})
+	reregister := make(chan struct{}, 1)
 	go func() {
 		defer close(regDone)
-		hub.RegisterLoop(regCtx, *hubURL, secret, func() hub.Registration { return registration(n, *publicURL) }, logger.Info)
+		hub.RegisterLoop(regCtx, *hubURL, secret, reregister, func() hub.Registration { return registration(n, *publicURL) }, logger.Info)
 	}()
 	logger.Info("node.listening", "url", *publicURL, "hub", *hubURL, "browsers", len(cfg.Browsers))
 
@@ -96,6 +97,7 @@ func (c *NodeCommand) Run(ctx context.Context, args []string) error {
 	// Drain: no new sessions; running ones go on (and keep being proxied)
 	// until they end or drain-timeout passes; then deregister and stop.
 	n.Drain()
+	reregister <- struct{}{} // tell the hub now, not at the next heartbeat
 	logger.Info("node.draining", "sessions", len(n.SessionIDs()), "timeout", *drainTimeout)
 	deadline := time.Now().Add(*drainTimeout)
 	for len(n.SessionIDs()) > 0 && time.Now().Before(deadline) {
