@@ -200,60 +200,116 @@ func TestQueueTimeoutAndClientLeaving(t *testing.T) {
 	waitFor(t, func() bool { return len(g.hub.queued()) == 0 })
 }
 
+// The lifecycle tests run with both official clients: what matters is what
+// a user of each binding sees.
+
+func TestQueueWithOfficialClients(t *testing.T) {
+	t.Parallel()
+	for _, lang := range gridtest.Clients {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			g := setupGrid(t, Config{}, 1, 1)
+			first := gridtest.StartClient(t, lang, g.url)
+			first.Must("new")
+			second := gridtest.StartClient(t, lang, g.url)
+			created := make(chan error, 1)
+			go func() { _, err := second.Do("new"); created <- err }()
+			waitFor(t, func() bool { return len(g.hub.queued()) == 1 })
+			select {
+			case err := <-created:
+				t.Fatalf("a second session started on a grid with one slot: %v", err)
+			case <-time.After(500 * time.Millisecond):
+			}
+			first.Must("quit")
+			if err := <-created; err != nil {
+				t.Fatalf("queued session: %v", err)
+			}
+			second.Must("get " + g.site + "/other.html")
+			if title := second.Must("title"); title != "Other page" {
+				t.Fatalf("title = %q", title)
+			}
+			second.Must("quit")
+		})
+	}
+}
+
 func TestIdleTimeoutEndsSessionAndBrowser(t *testing.T) {
 	t.Parallel()
-
-	g := setupGrid(t, Config{SessionTimeout: time.Second}, 1, 1)
-	id := createSession(t, g.url) // and then the client vanishes
-	waitFor(t, func() bool { return len(g.nodes[0].SessionIDs()) == 0 })
-	status, body := get(t, g.url+"/session/"+id+"/title")
-	if status != 404 || !strings.Contains(body, "invalid session id") || !strings.Contains(body, "without a command") {
-		t.Fatalf("command after timeout = %d %s", status, body)
+	for _, lang := range gridtest.Clients {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			g := setupGrid(t, Config{SessionTimeout: 2 * time.Second}, 1, 2)
+			vanished := gridtest.StartClient(t, lang, g.url)
+			vanished.Must("new")
+			vanished.Kill() // the client disappears mid-session
+			idle := gridtest.StartClient(t, lang, g.url)
+			idle.Must("new")
+			idle.Must("get " + g.site + "/other.html")
+			waitFor(t, func() bool { return len(g.nodes[0].SessionIDs()) == 0 })
+			_, err := idle.Do("title")
+			if !invalidSession(err) || !strings.Contains(err.Error(), "without a command") {
+				t.Fatalf("command after the idle timeout: %v", err)
+			}
+			gridtest.NoBrowsers(t, g.profiles) // both browsers are gone
+			idle.Must("new")                   // and the slots are free again
+			idle.Must("quit")
+		})
 	}
-	gridtest.NoBrowsers(t, g.profiles)
-	// The slot is free again.
-	deleteSession(t, g.url, createSession(t, g.url))
 }
 
 func TestNodeLostMidSession(t *testing.T) {
 	t.Parallel()
-
-	g := setupGrid(t, Config{NodeTimeout: time.Second}, 1, 1)
-	id := createSession(t, g.url)
-	close(g.beats[0]) // no more heartbeats: the hub drops the node and its session
-	waitFor(t, func() bool {
-		g.hub.mu.Lock()
-		defer g.hub.mu.Unlock()
-		return len(g.hub.nodes) == 0
-	})
-	status, body := get(t, g.url+"/session/"+id+"/title")
-	if status != 404 || !strings.Contains(body, "invalid session id") || !strings.Contains(body, "was lost") {
-		t.Fatalf("command on a lost node = %d %s", status, body)
+	for _, lang := range gridtest.Clients {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			g := setupGrid(t, Config{NodeTimeout: time.Second}, 1, 1)
+			c := gridtest.StartClient(t, lang, g.url)
+			c.Must("new")
+			close(g.beats[0]) // no more heartbeats: the hub drops the node and its session
+			waitFor(t, func() bool {
+				g.hub.mu.Lock()
+				defer g.hub.mu.Unlock()
+				return len(g.hub.nodes) == 0
+			})
+			_, err := c.Do("title")
+			if !invalidSession(err) || !strings.Contains(err.Error(), "was lost") {
+				t.Fatalf("command on a lost node: %v", err)
+			}
+		})
 	}
 }
 
 func TestDrain(t *testing.T) {
 	t.Parallel()
+	for _, lang := range gridtest.Clients {
+		t.Run(lang, func(t *testing.T) {
+			t.Parallel()
+			g := setupGrid(t, Config{QueueTimeout: 300 * time.Millisecond}, 1, 2)
+			running := gridtest.StartClient(t, lang, g.url)
+			running.Must("new")
+			status, body := post(t, g.url+"/se/grid/distributor/node/"+g.nodes[0].ID()+"/drain", "")
+			if status != 200 {
+				t.Fatalf("drain = %d %s", status, body)
+			}
+			running.Must("get " + g.site + "/other.html") // the running session goes on
+			// No new session lands on the draining node.
+			_, err := gridtest.StartClient(t, lang, g.url).Do("new")
+			if err == nil || !strings.Contains(err.Error(), "SessionNotCreated") {
+				t.Fatalf("new session on a draining grid: %v", err)
+			}
+			_, body = get(t, g.url+"/status")
+			if !strings.Contains(body, `"availability":"DRAINING"`) {
+				t.Fatalf("status does not show the drain: %s", body)
+			}
+			running.Must("quit")
+		})
+	}
+}
 
-	g := setupGrid(t, Config{QueueTimeout: 300 * time.Millisecond}, 1, 2)
-	id := createSession(t, g.url)
-	status, body := post(t, g.url+"/se/grid/distributor/node/"+g.nodes[0].ID()+"/drain", "")
-	if status != 200 {
-		t.Fatalf("drain = %d %s", status, body)
-	}
-	// The running session goes on.
-	if status, body := get(t, g.url+"/session/"+id+"/title"); status != 200 {
-		t.Fatalf("command while draining = %d %s", status, body)
-	}
-	// No new session lands on the draining node.
-	if status, body := post(t, g.url+"/session", `{"capabilities":{}}`); status != 500 || !strings.Contains(body, "session not created") {
-		t.Fatalf("new session on a draining grid = %d %s", status, body)
-	}
-	_, body = get(t, g.url+"/status")
-	if !strings.Contains(body, `"availability":"DRAINING"`) {
-		t.Fatalf("status does not show the drain: %s", body)
-	}
-	deleteSession(t, g.url, id)
+// invalidSession reports whether a client's error is the binding's
+// invalid-session error.
+func invalidSession(err error) bool {
+	return err != nil && (strings.HasPrefix(err.Error(), "InvalidSessionIdException") || strings.HasPrefix(err.Error(), "NoSuchSessionError"))
 }
 
 func TestStatusShape(t *testing.T) {
