@@ -111,6 +111,16 @@ func RunJSScenarios(ctx context.Context, t testing.TB, grid, site string) (strin
 	return out.String(), err
 }
 
+// JSDir returns the directory of the JavaScript test files, with their
+// npm dependencies installed.
+func JSDir(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "js")
+	installJS(t, dir)
+	return dir
+}
+
 var installOnce sync.Once
 
 func installJS(t testing.TB, dir string) {
@@ -118,7 +128,9 @@ func installJS(t testing.TB, dir string) {
 	var err error
 	var out []byte
 	installOnce.Do(func() {
-		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "selenium-webdriver")); statErr == nil {
+		_, err1 := os.Stat(filepath.Join(dir, "node_modules", "selenium-webdriver"))
+		_, err2 := os.Stat(filepath.Join(dir, "node_modules", "junit-report-merger"))
+		if err1 == nil && err2 == nil {
 			return
 		}
 		npm := testenv.Command(t, "npm")
