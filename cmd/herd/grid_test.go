@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -52,6 +53,19 @@ func startHerd(t *testing.T, url string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// startStandalone runs herd standalone with Chromium and maxSessions slots
+// on a profile directory of its own, and returns its URL, that directory
+// and its process.
+func startStandalone(t *testing.T, maxSessions int) (url, profiles string, cmd *exec.Cmd) {
+	t.Helper()
+	gridtest.Chrome(t)
+	addr := freePort(t)
+	profiles = gridtest.ProfileDir(t)
+	cmd = startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--browser", fmt.Sprintf("maxSessions=%d", maxSessions),
+		"--profile-dir", profiles)
+	return "http://" + addr, profiles, cmd
+}
+
 func waitUntil(t *testing.T, within time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -70,16 +84,13 @@ func gridNodes(t *testing.T, hubURL string) int {
 func TestStandalone(t *testing.T) {
 	t.Parallel()
 
-	gridtest.Chrome(t)
-	profiles := gridtest.ProfileDir(t)
-	addr := freePort(t)
-	cmd := startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=2")
+	grid, profiles, cmd := startStandalone(t, 2)
 	site := gridtest.Site(t)
-	out, err := gridtest.RunScenarios(context.Background(), t, "http://"+addr+"/wd/hub", site)
+	out, err := gridtest.RunScenarios(context.Background(), t, grid+"/wd/hub", site)
 	if err != nil || strings.Count(out, "ok ") != 9 {
 		t.Fatalf("Python scenarios through herd standalone: %v\n%s", err, out)
 	}
-	out, err = gridtest.RunJSScenarios(context.Background(), t, "http://"+addr, site)
+	out, err = gridtest.RunJSScenarios(context.Background(), t, grid, site)
 	if err != nil || strings.Count(out, "ok ") != 10 {
 		t.Fatalf("JavaScript scenarios through herd standalone: %v\n%s", err, out)
 	}

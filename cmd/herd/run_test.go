@@ -87,11 +87,7 @@ func nodeTestCommand(t *testing.T) ([]string, string) {
 func TestRunOnTheGrid(t *testing.T) {
 	t.Parallel()
 
-	gridtest.Chrome(t)
-	profiles := gridtest.ProfileDir(t)
-	addr := freePort(t)
-	grid := "http://" + addr
-	startHerd(t, grid, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=3")
+	grid, _, _ := startStandalone(t, 3)
 	site := sites(t)
 	dir := t.TempDir()
 	var lines []string
@@ -207,11 +203,7 @@ func TestRunOnTheGrid(t *testing.T) {
 func TestRunInterrupted(t *testing.T) {
 	t.Parallel()
 
-	gridtest.Chrome(t)
-	profiles := gridtest.ProfileDir(t)
-	addr := freePort(t)
-	grid := "http://" + addr
-	startHerd(t, grid, "standalone", "--addr", addr, "--profile-dir", profiles, "--browser", "maxSessions=2")
+	grid, _, _ := startStandalone(t, 2)
 	site := sites(t)
 	dir := t.TempDir()
 	var lines []string
