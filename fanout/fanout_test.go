@@ -301,3 +301,36 @@ func TestTimingsRoundTrip(t *testing.T) {
 		t.Fatal("a broken timings file loaded")
 	}
 }
+
+func TestProgress(t *testing.T) {
+	chunk := Chunk{ID: 0, Targets: targets("a")}
+	passed := &ChunkRun{Chunk: chunk, Attempts: []Attempt{{ExitCode: 0, Duration: time.Second}}}
+	flaky := &ChunkRun{Chunk: chunk, Attempts: []Attempt{{ExitCode: 1}, {ExitCode: 0, Duration: time.Second}}}
+	failed := &ChunkRun{Chunk: chunk, Attempts: []Attempt{{ExitCode: 2}}}
+
+	var plain strings.Builder
+	p := NewProgress(&plain, false, 3)
+	p.Event(Event{Chunk: chunk, Attempt: 1})
+	p.Event(Event{Chunk: chunk, Attempt: 1, Done: true, Final: passed})
+	p.Event(Event{Chunk: chunk, Attempt: 1})
+	p.Event(Event{Chunk: chunk, Attempt: 1, Done: true})
+	p.Event(Event{Chunk: chunk, Attempt: 2})
+	p.Event(Event{Chunk: chunk, Attempt: 2, Done: true, Final: flaky})
+	p.Event(Event{Chunk: chunk, Attempt: 1})
+	p.Event(Event{Chunk: chunk, Attempt: 1, Done: true, Final: failed})
+	p.Finish()
+	want := "ok    a (attempt 1, 1s) [1/3]\nretry a (attempt 1 failed)\nFLAKY a (attempt 2, 1s) [2/3]\nFAIL  a (attempt 1, 0s) [3/3]\n"
+	if plain.String() != want {
+		t.Fatalf("plain progress:\n%s\nwant:\n%s", plain.String(), want)
+	}
+
+	var term strings.Builder
+	p = NewProgress(&term, true, 2)
+	p.Event(Event{Chunk: chunk, Attempt: 1})
+	p.Event(Event{Chunk: chunk, Attempt: 1, Done: true, Final: failed})
+	p.Finish()
+	out := term.String()
+	if !strings.Contains(out, "\r\033[K1/2 done · 1 failed · 0 flaky · 0 running · ETA ") || !strings.HasSuffix(out, "\n") || strings.Contains(out, "FAIL") {
+		t.Fatalf("terminal progress = %q", out)
+	}
+}

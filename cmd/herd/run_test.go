@@ -387,7 +387,12 @@ func TestRunBadInput(t *testing.T) {
 			t.Errorf("herd %v = %v\n%s\nwant an error saying %q", tt.args, err, out, tt.want)
 		}
 	}
-	// A passing run exits 0 and says so.
+	// Targets from stdin; a passing run exits 0 and says so.
+	stdin := exec.Command(herdBinary, "run", "--targets", "-", "--parallel", "2", "--", "/bin/sh", "-c", `test "$HERD_TARGET" = "$1"`, "sh", "{target}")
+	stdin.Stdin = strings.NewReader("x one\ny two\n")
+	if out, err := stdin.CombinedOutput(); err != nil || !strings.Contains(string(out), "2 targets: 2 tests passed") {
+		t.Fatalf("targets from stdin: %v\n%s", err, out)
+	}
 	out, err := exec.Command(herdBinary, "run", "--targets", targets, "--parallel", "1", "--", "true").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "1 targets: 1 tests passed") {
 		t.Fatalf("passing run: %v\n%s", err, out)
