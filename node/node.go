@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,11 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.ID == "" {
 		cfg.ID = randomID()
+	}
+	if cfg.ProfileDir != "" {
+		if err := os.MkdirAll(cfg.ProfileDir, 0o700); err != nil {
+			return nil, fmt.Errorf("profile directory: %w", err)
+		}
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Minute

@@ -31,8 +31,10 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
   fi
 fi
 
-# The JavaScript Selenium bindings for the grid tests, pinned by the lock file.
+# The JavaScript Selenium bindings for the grid tests and the login-form
+# example, pinned by their lock files.
 (cd internal/gridtest/js && npm ci --no-audit --no-fund --silent)
+(cd examples/loginform && npm ci --no-audit --no-fund --silent)
 
 go vet ./...
 unformatted=$(gofmt -l .)

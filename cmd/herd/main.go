@@ -66,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return (&NodeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "run":
 		return (&RunCommand{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stderr)}).Run(ctx, args[1:])
+	case "serve-dir":
+		return (&ServeDirCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "merge":
 		return (&MergeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "standalone":
@@ -103,6 +105,7 @@ Usage:
   herd node --hub URL [flags]       a node running browsers for a hub
   herd run --targets FILE -- CMD     run CMD against many targets in parallel, one JUnit report
   herd merge A.xml B.xml -o C.xml   merge JUnit reports (of herd run --shard)
+  herd serve-dir DIR                serve a directory of test pages over HTTP
   herd version                      print the version
 
 Every flag can also be set as an environment variable: --job-workers is

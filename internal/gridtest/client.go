@@ -38,8 +38,7 @@ func StartClient(t testing.TB, lang, grid string) *Client {
 	case "python":
 		cmd = exec.Command(Python(t), filepath.Join(dir, "client.py"), grid)
 	case "js":
-		installJS(t, filepath.Join(dir, "js"))
-		cmd = exec.Command(testenv.Command(t, "node"), filepath.Join(dir, "js", "client.js"), grid)
+		cmd = exec.Command(testenv.Command(t, "node"), filepath.Join(JSDir(t), "client.js"), grid)
 	default:
 		t.Fatalf("no client %q", lang)
 	}

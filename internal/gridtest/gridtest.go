@@ -101,9 +101,7 @@ func RunPython(ctx context.Context, t testing.TB, script string, args ...string)
 func RunJSScenarios(ctx context.Context, t testing.TB, grid, site string) (string, error) {
 	t.Helper()
 	nodeBin := testenv.Command(t, "node")
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "js")
-	installJS(t, dir)
+	dir := JSDir(t)
 	cmd := exec.CommandContext(ctx, nodeBin, filepath.Join(dir, "scenarios.js"), grid, site)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -117,28 +115,30 @@ func JSDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "js")
-	installJS(t, dir)
+	NPMInstall(t, dir, "selenium-webdriver", "junit-report-merger")
 	return dir
 }
 
-var installOnce sync.Once
+var npmMu sync.Mutex
 
-func installJS(t testing.TB, dir string) {
+// NPMInstall runs npm ci in dir (from its package-lock.json) unless every
+// named package is already in its node_modules.
+func NPMInstall(t testing.TB, dir string, packages ...string) {
 	t.Helper()
-	var err error
-	var out []byte
-	installOnce.Do(func() {
-		_, err1 := os.Stat(filepath.Join(dir, "node_modules", "selenium-webdriver"))
-		_, err2 := os.Stat(filepath.Join(dir, "node_modules", "junit-report-merger"))
-		if err1 == nil && err2 == nil {
-			return
+	npmMu.Lock()
+	defer npmMu.Unlock()
+	missing := false
+	for _, p := range packages {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", p)); err != nil {
+			missing = true
 		}
-		npm := testenv.Command(t, "npm")
-		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		out, err = cmd.CombinedOutput()
-	})
-	if err != nil {
+	}
+	if !missing {
+		return
+	}
+	cmd := exec.Command(testenv.Command(t, "npm"), "ci", "--no-audit", "--no-fund")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
 	}
 }
