@@ -148,8 +148,17 @@ function detectLoginForm(doc, K) {
         else if (s.querySelector) h = s.querySelector('h1, h2, h3, h4')
       }
     }
-    if (h) t += ' ' + lower(h.textContent)
+    t += '\u0000'
+    if (h) t += lower(h.textContent)
     return t
+  }
+
+  function formOwnWords(scope) {
+    let t = lower([attr(scope, 'action'), attr(scope, 'id'), attr(scope, 'class'), attr(scope, 'name'), attr(scope, 'aria-label')].join(' '))
+    for (const b of scope.querySelectorAll('button, input[type=submit], input[type=image], legend, h1, h2, h3, h4')) t += ' ' + buttonText(b)
+    const ctx = formContext(scope)
+    const heading = ctx.slice(ctx.lastIndexOf('\u0000') + 1)
+    return t + ' ' + heading
   }
 
   function scoreUsername(el, password) {
@@ -257,10 +266,19 @@ function detectLoginForm(doc, K) {
       s -= 4
       why.push('a new password')
     }
+    // What the form says of itself (its attributes, heading and buttons)
+    // outweighs the links around it ("Have an account? Sign in").
+    const own = formOwnWords(scope)
     const login = hasAny(ctx, K.login)
     const register = hasAny(ctx, K.register)
-    if (login) s += 2
-    if (register && !login) {
+    const ownLogin = hasAny(own, K.login)
+    const ownRegister = hasAny(own, K.register)
+    if (ownLogin) s += 2
+    else if (login) s += 1
+    if (ownRegister && !ownLogin) {
+      s -= 3
+      why.push('a form that says it registers')
+    } else if (register && !login) {
       s -= 3
       why.push('registration words')
     }
