@@ -25,7 +25,7 @@ function checkInPage(labels, K, detect) {
   const r = detect(doc, K)
   const ms = performance.now() - t0
   const fields = ['username', 'password', 'submit']
-  const out = { found: r.found, step: r.step, confidence: r.confidence, reason: r.reason, ms, lang: (doc.documentElement.lang || '').slice(0, 2).toLowerCase() }
+  const out = { found: r.found, step: r.step, confidence: r.confidence, reason: r.reason, ms, lang: ((doc.documentElement.getAttribute('lang') || '').toLowerCase().match(/^[a-z]{2,3}\b/) || [''])[0] }
   out.detected = {}
   for (const f of fields) out.detected[f] = describeEl(r[f])
   out.fields = {}
