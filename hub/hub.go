@@ -294,7 +294,7 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 		return
 	}
 	s.touch()
-	h.metrics.commands.WithLabelValues(r.Method).Inc()
+	h.metrics.commands.WithLabelValues(methodLabel(r.Method)).Inc()
 	ctx := context.WithValue(r.Context(), sessionKey{}, s)
 	if local, ok := h.cfg.InProcess[s.node.uri.Host]; ok {
 		local.ServeHTTP(w, r.WithContext(ctx))
@@ -307,6 +307,16 @@ func (h *Hub) command(w http.ResponseWriter, r *http.Request, id, rest string) {
 	if rest == "" && r.Method == http.MethodDelete {
 		h.endSession(s, "deleted", "deleted by the client")
 	}
+}
+
+// methodLabel keeps the commands metric's label values few, whatever
+// methods clients send.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+		return m
+	}
+	return "other"
 }
 
 // endSession forgets s, frees its slot and remembers why it ended.
