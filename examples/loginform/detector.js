@@ -7,7 +7,9 @@
 // where username, password and submit are elements (or null), insertAt is
 // the element before which a one-click login control fits, and step is
 // "password" (username and password together), "username" (the first page
-// of a two-step login: username and a next button) or "none".
+// of a two-step login: username and a next button) or "none". When
+// keywords.trace is an array, the submit candidates and their scores are
+// pushed to it, for working on the heuristics.
 //
 // How: every visible password field is a candidate; its form (or, without a
 // <form>, the nearest container holding text fields and a button) is scored
@@ -220,6 +222,7 @@ function detectLoginForm(doc, K) {
     for (let i = 0; i < 3 && area; i++, area = area.parentElement) {
       const cands = submitCandidates(area).filter((el) => i === 0 || !before(el, field))
       const { item, score } = bestOf(cands, (el) => scoreSubmit(el, field, scope) - i)
+      if (K.trace) K.trace.push({ area: attr(area, 'id') || area.tagName, candidates: cands.map((el) => [buttonText(el).slice(0, 40), scoreSubmit(el, field, scope) - i]) })
       if (score >= 1) return item
       if (area === doc.body) break
     }
