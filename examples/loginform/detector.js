@@ -193,7 +193,7 @@ function detectLoginForm(doc, K) {
     if (el.tagName === 'BUTTON' && (type === '' || type === 'submit') && scope.tagName === 'FORM') s += 3
     if (el.tagName === 'A') s -= 2
     if (hasAny(t, K.submit) || hasWord(t, K.submit)) s += 2
-    if (hasAny(t, K.notSubmit)) s -= 5
+    if (hasAny(t, K.notSubmit) || hasWord(t, K.notSubmitWords)) s -= 5
     if (t.length > 40) s -= 1
     if (field && before(field, el)) s += 2
     else if (field) s -= 3
