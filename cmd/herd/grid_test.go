@@ -14,41 +14,16 @@ import (
 	"time"
 
 	"github.com/herd-ml/herd/internal/gridtest"
+	"github.com/herd-ml/herd/internal/testenv"
 )
 
 // startHerd runs the herd binary with args and waits until url answers
 // GET /status with 200.
 func startHerd(t *testing.T, url string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(herdBinary, args...)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%v log:\n%s", args, logs.String())
-		}
-	})
+	cmd := testenv.Start(t, herdBinary, args...)
 	if url != "" {
-		waitUntil(t, 30*time.Second, func() bool {
-			resp, err := http.Get(url + "/status")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
+		testenv.WaitHTTP(t, url+"/status", 30*time.Second)
 	}
 	return cmd
 }
@@ -59,7 +34,7 @@ func startHerd(t *testing.T, url string, args ...string) *exec.Cmd {
 func startStandalone(t *testing.T, maxSessions int) (url, profiles string, cmd *exec.Cmd) {
 	t.Helper()
 	gridtest.Chrome(t)
-	addr := freePort(t)
+	addr := testenv.FreeAddr(t)
 	profiles = gridtest.ProfileDir(t)
 	cmd = startHerd(t, "http://"+addr, "standalone", "--addr", addr, "--browser", fmt.Sprintf("maxSessions=%d", maxSessions),
 		"--profile-dir", profiles)
@@ -104,7 +79,7 @@ func TestHubWithTwoNodes(t *testing.T) {
 
 	gridtest.Chrome(t)
 	profiles := gridtest.ProfileDir(t)
-	hubAddr := freePort(t)
+	hubAddr := testenv.FreeAddr(t)
 	hubURL := "http://" + hubAddr
 	secret := t.TempDir() + "/secret"
 	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
@@ -116,9 +91,9 @@ func TestHubWithTwoNodes(t *testing.T) {
 		return []string{"node", "--addr", addr, "--hub", hubURL + "/grid/register", "--registration-secret-file", secret,
 			"--profile-dir", profiles, "--browser", "browserName=chrome,maxInstances=2", "--drain-timeout", "30s"}
 	}
-	nodeA := freePort(t)
+	nodeA := testenv.FreeAddr(t)
 	a := startHerd(t, "http://"+nodeA, nodeArgs(nodeA)...)
-	nodeB := freePort(t)
+	nodeB := testenv.FreeAddr(t)
 	b := startHerd(t, "http://"+nodeB, nodeArgs(nodeB)...)
 	waitUntil(t, 20*time.Second, func() bool { return gridNodes(t, hubURL) == 2 })
 

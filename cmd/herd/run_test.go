@@ -215,7 +215,7 @@ func TestRunInterrupted(t *testing.T) {
 	command, marker := nodeTestCommand(t)
 	args := append([]string{"run", "--grid", grid, "--targets", targets, "--parallel", "2", "--junit", report, "--"}, command...)
 	cmd := exec.Command(herdBinary, args...)
-	logs := &lockedBuffer{}
+	logs := &testenv.Output{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

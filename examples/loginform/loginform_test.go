@@ -7,9 +7,6 @@ package loginform_test
 
 import (
 	"encoding/json"
-	"errors"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,11 +74,11 @@ func TestSuiteThroughHerdRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pagesAddr, gridAddr := freeAddr(t), freeAddr(t)
-	start(t, herd, "serve-dir", "--addr", pagesAddr, site)
-	start(t, herd, "standalone", "--addr", gridAddr, "--browser", "maxSessions=2", "--profile-dir", gridtest.ProfileDir(t), "--log-level", "warn")
-	waitFor(t, "http://"+pagesAddr+"/login.html")
-	waitFor(t, "http://"+gridAddr+"/status")
+	pagesAddr, gridAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	testenv.Start(t, herd, "serve-dir", "--addr", pagesAddr, site)
+	testenv.Start(t, herd, "standalone", "--addr", gridAddr, "--browser", "maxSessions=2", "--profile-dir", gridtest.ProfileDir(t), "--log-level", "warn")
+	testenv.WaitHTTP(t, "http://"+pagesAddr+"/login.html", 30*time.Second)
+	testenv.WaitHTTP(t, "http://"+gridAddr+"/status", 30*time.Second)
 
 	labels := map[string]any{}
 	var targets []string
@@ -138,55 +135,5 @@ func TestSuiteThroughHerdRun(t *testing.T) {
 	wantRow := "| Fathom (all) | 4 | 100.0% (4) | 100.0% (3) | 100.0% (4) | 100.0% | 3 | 0.0% |"
 	if !strings.Contains(string(table), wantRow) {
 		t.Fatalf("accuracy table lacks %q:\n%s", wantRow, table)
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func start(t *testing.T, bin string, args ...string) {
-	cmd := exec.Command(bin, args...)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s log:\n%s", args[0], logs.String())
-		}
-	})
-}
-
-func waitFor(t *testing.T, url string) {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-			err = errors.New(resp.Status)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer: %v", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 // Package testenv gives tests the real components they need (Postgres, an
-// interpreter) and decides what happens when one is missing: a skip on a
-// developer's machine, a failure where HERD_TEST_REQUIRE_ALL=1 (set by CI).
+// interpreter), starts the processes they drive, and decides what happens
+// when a component is missing: a skip on a developer's machine, a failure
+// where HERD_TEST_REQUIRE_ALL=1 (set by CI).
 package testenv
 
 import (
