@@ -5,24 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
 // GridCapacity asks a grid (herd or Selenium Grid 4, through GET /status)
 // how many sessions of browserName its available nodes can run at once.
 func GridCapacity(ctx context.Context, grid, browserName string) (int, error) {
-	u, err := url.Parse(strings.TrimSuffix(grid, "/") + "/status")
+	// The client sends the URL's user and password, if any, as basic auth.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(grid, "/")+"/status", nil)
 	if err != nil {
 		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return 0, err
-	}
-	if u.User != nil {
-		password, _ := u.User.Password()
-		req.SetBasicAuth(u.User.Username(), password)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -3,6 +3,8 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -332,5 +334,25 @@ func TestProgress(t *testing.T) {
 	out := term.String()
 	if !strings.Contains(out, "\r\033[K1/2 done · 1 failed · 0 flaky · 0 running · ETA ") || !strings.HasSuffix(out, "\n") || strings.Contains(out, "FAIL") {
 		t.Fatalf("terminal progress = %q", out)
+	}
+}
+
+func TestGridCapacity(t *testing.T) {
+	grid := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, password, ok := r.BasicAuth(); !ok || user != "ci" || password != "pw" || r.URL.Path != "/wd/hub/status" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"value":{"nodes":[
+			{"availability":"UP","slots":[{"stereotype":{"browserName":"chrome"}},{"stereotype":{"browserName":"chrome"}},{"stereotype":{"browserName":"firefox"}}]},
+			{"availability":"DRAINING","slots":[{"stereotype":{"browserName":"chrome"}}]}]}}`)
+	}))
+	t.Cleanup(grid.Close)
+	authed := strings.Replace(grid.URL, "http://", "http://ci:pw@", 1) + "/wd/hub/"
+	if n, err := GridCapacity(context.Background(), authed, "chrome"); err != nil || n != 2 {
+		t.Fatalf("capacity = %d, %v; want the 2 chrome slots of the UP node", n, err)
+	}
+	if _, err := GridCapacity(context.Background(), grid.URL+"/wd/hub", "chrome"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("capacity without the password: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -182,14 +183,11 @@ func parseShard(s string) (int, int, error) {
 
 // redactURL hides a password in a URL for logs and errors.
 func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if at := strings.LastIndex(s, "@"); at > i {
-			if colon := strings.Index(s[i+3:at], ":"); colon >= 0 {
-				return s[:i+3+colon] + ":xxxxx" + s[at:]
-			}
-		}
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
 	}
-	return s
+	return u.Redacted()
 }
 
 // MergeCommand is `herd merge`.
