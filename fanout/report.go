@@ -109,7 +109,7 @@ func attemptCases(a *Attempt, c Chunk, name string) [][]junit.Case {
 	failed := false
 	if a.Report != nil {
 		for _, tc := range assign(a.Report, c, out) {
-			failed = failed || tc.Outcome() == junit.Failed || tc.Outcome() == junit.Errored
+			failed = failed || tc.Outcome().Failing()
 		}
 	}
 	switch {
@@ -195,7 +195,7 @@ func foldRetries(history [][]junit.Case) []junit.Case {
 	fails := make([][]*junit.Case, len(final)) // failing runs of each final case, in order
 	for _, cases := range history {
 		for _, tc := range cases {
-			if o := tc.Outcome(); o != junit.Failed && o != junit.Errored {
+			if !tc.Outcome().Failing() {
 				continue
 			}
 			i, ok := byName[tc.Name]
@@ -214,7 +214,7 @@ func foldRetries(history [][]junit.Case) []junit.Case {
 		if len(runs) == 0 {
 			continue
 		}
-		if o := tc.Outcome(); o != junit.Failed && o != junit.Errored {
+		if !tc.Outcome().Failing() {
 			for _, r := range runs {
 				if r.Error != nil {
 					tc.FlakyErrors = append(tc.FlakyErrors, rerunOf(r))
@@ -233,17 +233,14 @@ func foldRetries(history [][]junit.Case) []junit.Case {
 			}
 		}
 	}
-	if len(orphans) > 0 && len(final) > 0 && final[0].Outcome() != junit.Failed && final[0].Outcome() != junit.Errored {
+	if len(orphans) > 0 && len(final) > 0 && !final[0].Outcome().Failing() {
 		final[0].FlakyFailures = append(final[0].FlakyFailures, orphans...)
 	}
 	return final
 }
 
 func rerunOf(tc *junit.Case) junit.Rerun {
-	r := tc.Failure
-	if r == nil {
-		r = tc.Error
-	}
+	r := tc.Problem()
 	return junit.Rerun{Message: r.Message, Type: r.Type, StackTrace: r.Text, SystemOut: tc.SystemOut, SystemErr: tc.SystemErr}
 }
 
@@ -314,10 +311,7 @@ func Summary(w io.Writer, rep *junit.Report) {
 				skipped++
 			default:
 				failed++
-				r := tc.Failure
-				if r == nil {
-					r = tc.Error
-				}
+				r := tc.Problem()
 				msg := fmt.Sprintf("FAIL %s — %s: %s", s.Name, tc.Name, r.Message)
 				if details := firstLines(r.Text, 5); details != "" {
 					msg += "\n    " + strings.ReplaceAll(details, "\n", "\n    ")

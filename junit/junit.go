@@ -124,6 +124,17 @@ func (o Outcome) String() string {
 	return [...]string{"passed", "skipped", "flaky", "failed", "error"}[o]
 }
 
+// Failing reports whether o is a failure or an error.
+func (o Outcome) Failing() bool { return o == Failed || o == Errored }
+
+// Problem returns the case's <failure>, else its <error>, else nil.
+func (c *Case) Problem() *Result {
+	if c.Failure != nil {
+		return c.Failure
+	}
+	return c.Error
+}
+
 // Outcome reports the case's outcome.
 func (c *Case) Outcome() Outcome {
 	switch {
