@@ -5,6 +5,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const { Builder } = require('selenium-webdriver')
 const chrome = require('selenium-webdriver/chrome')
 const { detectLoginForm } = require('./detector')
 
@@ -61,13 +62,28 @@ function checkInPage(labels, K, detect) {
 
 const script = `${detectLoginForm.toString()}\nreturn (${checkInPage.toString()})(arguments[0], arguments[1], detectLoginForm)`
 
-// check loads url in driver and returns the comparison for its labels.
+// check loads url in driver and returns the comparison for its labels; a
+// page that cannot be loaded or checked gives a record with its error.
 async function check(driver, url, labels) {
-  const start = Date.now()
-  await driver.get(url)
-  const loaded = Date.now()
-  const res = await driver.executeScript(script, labels, keywords)
-  return { url, corpus: labels.corpus, split: labels.split, positive: labels.positive, tld: labels.tld, loadMs: loaded - start, ...res }
+  try {
+    const start = Date.now()
+    await driver.get(url)
+    const loaded = Date.now()
+    const res = await driver.executeScript(script, labels, keywords)
+    return { url, corpus: labels.corpus, split: labels.split, positive: labels.positive, tld: labels.tld, loadMs: loaded - start, ...res }
+  } catch (e) {
+    return { url, ...labels, error: String(e.message).slice(0, 300) }
+  }
+}
+
+// newDriver starts a browser session with browserOptions, on server when
+// given, else where SELENIUM_REMOTE_URL points (or a local driver).
+async function newDriver(server) {
+  let builder = new Builder().forBrowser('chrome').setChromeOptions(browserOptions())
+  if (server) builder = builder.usingServer(server)
+  const driver = await builder.build()
+  await driver.manage().setTimeouts({ pageLoad: 20000, script: 20000 })
+  return driver
 }
 
 // The browser options every evaluation uses: Fathom's viewport, no network
@@ -91,4 +107,4 @@ function loadLabels() {
   return JSON.parse(fs.readFileSync(file, 'utf8'))
 }
 
-module.exports = { check, browserOptions, loadLabels, keywords }
+module.exports = { check, newDriver, browserOptions, loadLabels, keywords }

@@ -155,10 +155,10 @@ function detectLoginForm(doc, K) {
     return t
   }
 
-  function formOwnWords(scope) {
+  // ctx is formContext(scope), whose heading part follows a NUL.
+  function formOwnWords(scope, ctx) {
     let t = lower([attr(scope, 'action'), attr(scope, 'id'), attr(scope, 'class'), attr(scope, 'name'), attr(scope, 'aria-label')].join(' '))
     for (const b of scope.querySelectorAll('button, input[type=submit], input[type=image], legend, h1, h2, h3, h4')) t += ' ' + buttonText(b)
-    const ctx = formContext(scope)
     const heading = ctx.slice(ctx.lastIndexOf('\u0000') + 1)
     return t + ' ' + heading
   }
@@ -271,7 +271,7 @@ function detectLoginForm(doc, K) {
     }
     // What the form says of itself (its attributes, heading and buttons)
     // outweighs the links around it ("Have an account? Sign in").
-    const own = formOwnWords(scope)
+    const own = formOwnWords(scope, ctx)
     const login = hasAny(ctx, K.login)
     const register = hasAny(ctx, K.register)
     const ownLogin = hasAny(own, K.login)

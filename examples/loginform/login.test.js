@@ -15,8 +15,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { describe, it, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { Builder } = require('selenium-webdriver')
-const { check, browserOptions, loadLabels } = require('./check')
+const { check, newDriver, loadLabels } = require('./check')
 
 const targets = fs
   .readFileSync(process.env.HERD_TARGETS, 'utf8')
@@ -32,8 +31,7 @@ const resultsFile = resultsDir && path.join(resultsDir, `chunk-${process.env.HER
 
 let driver
 before(async () => {
-  driver = await new Builder().forBrowser('chrome').setChromeOptions(browserOptions()).build()
-  await driver.manage().setTimeouts({ pageLoad: 20000, script: 20000 })
+  driver = await newDriver()
   if (resultsDir) fs.mkdirSync(resultsDir, { recursive: true })
 })
 after(async () => {
@@ -45,11 +43,7 @@ for (const target of targets) {
   describe(target.name, () => {
     let got
     before(async () => {
-      try {
-        got = await check(driver, target.url, want || { corpus: 'unlabelled', positive: null, loginForms: [] })
-      } catch (e) {
-        got = { url: target.url, ...want, error: String(e.message).slice(0, 300) }
-      }
+      got = await check(driver, target.url, want || { corpus: 'unlabelled', positive: null, loginForms: [] })
       if (resultsFile) fs.appendFileSync(resultsFile, JSON.stringify(got) + '\n')
     })
 

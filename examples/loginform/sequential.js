@@ -5,26 +5,18 @@
 'use strict'
 
 const fs = require('node:fs')
-const { Builder } = require('selenium-webdriver')
-const { check, browserOptions, loadLabels } = require('./check')
+const { check, newDriver, loadLabels } = require('./check')
 
 async function main() {
   const [targetsFile, resultsFile, server] = process.argv.slice(2)
   const labels = loadLabels()
   const targets = fs.readFileSync(targetsFile, 'utf8').split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split(/\s+/)[0])
-  let builder = new Builder().forBrowser('chrome').setChromeOptions(browserOptions())
-  if (server) builder = builder.usingServer(server)
-  const driver = await builder.build()
-  await driver.manage().setTimeouts({ pageLoad: 20000, script: 20000 })
+  const driver = await newDriver(server)
   const out = fs.createWriteStream(resultsFile)
   const start = Date.now()
   try {
     for (const url of targets) {
-      try {
-        out.write(JSON.stringify(await check(driver, url, labels[url])) + '\n')
-      } catch (e) {
-        out.write(JSON.stringify({ url, ...labels[url], error: String(e.message).slice(0, 300) }) + '\n')
-      }
+      out.write(JSON.stringify(await check(driver, url, labels[url])) + '\n')
     }
   } finally {
     await driver.quit()
