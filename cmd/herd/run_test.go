@@ -377,13 +377,14 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"run", "--targets", targets, "--shard", "4/3", "--", "true"}, "--shard \"4/3\""},
 		{[]string{"run", "--targets", targets, "--parallel", "zero", "--", "true"}, "--parallel \"zero\""},
 		{[]string{"run", "--targets", targets, "--grid", "http://127.0.0.1:1", "--", "true"}, "--parallel auto: cannot ask the grid at http://127.0.0.1:1"},
+		{[]string{"run", "--targets", targets, "--grid", "http://ci:s3cret@127.0.0.1:1", "--", "true"}, "cannot ask the grid at http://ci:xxxxx@127.0.0.1:1 "},
 		{[]string{"merge"}, "no reports to merge"},
 		{[]string{"merge", targets}, "no <testsuites> or <testsuite> element"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(herdBinary, tt.args...)
 		out, err := cmd.CombinedOutput()
-		if err == nil || !strings.Contains(string(out), tt.want) {
+		if err == nil || !strings.Contains(string(out), tt.want) || strings.Contains(string(out), "s3cret") {
 			t.Errorf("herd %v = %v\n%s\nwant an error saying %q", tt.args, err, out, tt.want)
 		}
 	}
