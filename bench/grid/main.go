@@ -95,8 +95,15 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 	results := make([]result, len(targets))
 	// Interleave targets round by round so machine noise hits all alike.
 	newLat := make([][]time.Duration, len(targets))
-	for range sessions {
-		for i, t := range targets {
+	for round := range sessions {
+		// Alternate the order too: whoever goes first meets the previous
+		// round's browser still exiting.
+		for k := range targets {
+			i := k
+			if round%2 == 1 {
+				i = len(targets) - 1 - k
+			}
+			t := targets[i]
 			start := time.Now()
 			id, err := newSession(t.url)
 			if err != nil {
@@ -163,17 +170,21 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 
 	base := results[0]
 	fmt.Printf("%d new sessions, %d GET /title commands, %d parallel sessions x %d scripts; one Go client, keep-alive\n\n", sessions, commands, parallel, rounds)
-	fmt.Println("| target | new session p50 | p95 | command p50 | p95 | parallel scripts/s | added per command (p50) | added per new session (p50) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| target | new session p50 | p95 | command p50 | p95 | parallel scripts/s | added per command (p50) | added per new session (p50) | same-round difference, new session (median) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for i, t := range targets {
 		r := results[i]
-		fmt.Printf("| %s | %s | %s | %s | %s | %.1f | %s | %s |\n", t.name, ms(r.newP50), ms(r.newP95), ms(r.cmdP50), ms(r.cmdP95), r.scriptsPerSec,
-			ms(r.cmdP50-base.cmdP50), ms(r.newP50-base.newP50))
+		fmt.Printf("| %s | %s | %s | %s | %s | %.1f | %s | %s | %s |\n", t.name, ms(r.newP50), ms(r.newP95), ms(r.cmdP50), ms(r.cmdP95), r.scriptsPerSec,
+			ms(r.cmdP50-base.cmdP50), ms(r.newP50-base.newP50), ms(pairedMedian(newLat[i], newLat[0])))
 	}
 	if len(targets) == 3 {
 		h, s := results[1], results[2]
-		fmt.Printf("\nSelenium Grid's added command latency / herd's: %.1fx; added new-session latency: %.1fx\n",
-			ratio(s.cmdP50-base.cmdP50, h.cmdP50-base.cmdP50), ratio(s.newP50-base.newP50, h.newP50-base.newP50))
+		fmt.Printf("\nSelenium Grid's added command latency / herd's: %.1fx\n", ratio(s.cmdP50-base.cmdP50, h.cmdP50-base.cmdP50))
+		if added := h.newP50 - base.newP50; added > 0 {
+			fmt.Printf("Selenium Grid's added new-session latency / herd's: %.1fx\n", ratio(s.newP50-base.newP50, added))
+		} else {
+			fmt.Printf("herd's new sessions: no slower than bare chromedriver's here; Selenium Grid adds %s\n", ms(s.newP50-base.newP50))
+		}
 	}
 	if err := stubOverhead(herdBin, 200, 2000); err != nil {
 		return err
@@ -186,6 +197,16 @@ func run(herdBin, jar string, sessions, commands, parallel, rounds, rssSessions 
 		fmt.Printf("\nherd hub RSS with %d concurrent sessions proxied to a stub WebDriver: %.1f MB\n", rssSessions, float64(kb)/1024)
 	}
 	return nil
+}
+
+// pairedMedian is the median of a[i]-b[i]: samples taken in the same round
+// meet the same machine noise.
+func pairedMedian(a, b []time.Duration) time.Duration {
+	d := make([]time.Duration, len(a))
+	for i := range a {
+		d[i] = a[i] - b[i]
+	}
+	return pct(d, 0.5)
 }
 
 func ratio(a, b time.Duration) float64 {
