@@ -1,5 +1,5 @@
 // Package fetch makes the files named in API calls (file paths, file://,
-// http(s)://, later s3://) available to workers as local paths.
+// http(s)://, s3://) available to workers as local paths.
 //
 // A Fetcher handles one family of URIs; Mux routes each URI to the Fetcher
 // registered for its scheme. Implementations live in subpackages named after
@@ -8,9 +8,14 @@ package fetch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -109,4 +114,42 @@ func KindOf(err error) Kind {
 		return fe.Kind
 	}
 	return KindUnavailable
+}
+
+// LocalName is the path in dir for a download of uri whose remote name is
+// base: the name keeps base's safe characters, for workers that look at
+// extensions, and a hash of uri, so two inputs with one base name differ.
+func LocalName(dir, uri, base string) string {
+	sum := sha256.Sum256([]byte(uri))
+	return filepath.Join(dir, hex.EncodeToString(sum[:8])+"-"+sanitize(base))
+}
+
+func sanitize(base string) string {
+	b := []byte(base)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 || string(b) == "." || string(b) == ".." {
+		return "file"
+	}
+	return string(b)
+}
+
+// WriteNew creates the file dst and fills it with write; on failure dst is
+// removed, so no partial download is left under a real name.
+func WriteNew(ctx context.Context, dst string, write func(ctx context.Context, w io.Writer) error) error {
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	err = write(ctx, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(dst)
+	}
+	return err
 }

@@ -5,8 +5,6 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -126,18 +123,13 @@ func (f *Fetcher) Fetch(ctx context.Context, uri, dir string) (string, error) {
 	case resp.ContentLength > f.cfg.MaxSize:
 		return "", fetch.Errorf(fetch.KindTooLarge, uri, "%d bytes is over the limit of %d", resp.ContentLength, f.cfg.MaxSize)
 	}
-	sum := sha256.Sum256([]byte(uri))
-	name := filepath.Join(dir, hex.EncodeToString(sum[:8])+"-"+sanitize(path.Base(req.URL.Path)))
-	out, err := os.Create(name)
+	name := fetch.LocalName(dir, uri, path.Base(req.URL.Path))
+	var n int64
+	err = fetch.WriteNew(ctx, name, func(_ context.Context, w io.Writer) error {
+		n, err = io.Copy(w, io.LimitReader(resp.Body, f.cfg.MaxSize+1))
+		return err
+	})
 	if err != nil {
-		return "", err
-	}
-	n, err := io.Copy(out, io.LimitReader(resp.Body, f.cfg.MaxSize+1))
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(name)
 		return "", &fetch.Error{Kind: fetch.KindUnavailable, URI: uri, Err: err}
 	}
 	if n > f.cfg.MaxSize {
@@ -145,19 +137,6 @@ func (f *Fetcher) Fetch(ctx context.Context, uri, dir string) (string, error) {
 		return "", fetch.Errorf(fetch.KindTooLarge, uri, "over the limit of %d bytes", f.cfg.MaxSize)
 	}
 	return name, nil
-}
-
-func sanitize(base string) string {
-	b := []byte(base)
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
-			b[i] = '_'
-		}
-	}
-	if len(b) == 0 || string(b) == "." || string(b) == ".." || string(b) == "/" {
-		return "file"
-	}
-	return string(b)
 }
 
 // Client returns the guarded HTTP client, for other outbound calls that must
