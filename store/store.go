@@ -2,13 +2,17 @@
 // plus a pointer to the latest one, so that a half-written model is never
 // served and any replica can load what another trained.
 //
-// Implementations live in subpackages named after what they wrap (store/file;
-// S3 comes later) and all pass the shared suite in store/storetest.
+// Implementations live in subpackages named after what they wrap (store/file,
+// store/s3) and all pass the shared suite in store/storetest.
 package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -19,6 +23,15 @@ var ErrNotFound = errors.New("model has no saved version")
 type Version struct {
 	ID      string    `json:"id"` // sorts in save order
 	Created time.Time `json:"created"`
+	Size    int64     `json:"size"` // bytes of state; filled in by List
+}
+
+// Model describes one model key: its complete versions, oldest first, and
+// the one served.
+type Model struct {
+	Key      string    `json:"key"`
+	Latest   string    `json:"latest"`
+	Versions []Version `json:"versions"`
 }
 
 // Store holds model versions. Implementations are safe for concurrent use.
@@ -33,6 +46,10 @@ type Store interface {
 	// Load copies version id of key into the directory dst, which must exist
 	// and be empty.
 	Load(ctx context.Context, key, id, dst string) error
+	// List describes every model key with a saved version, sorted by key.
+	List(ctx context.Context) ([]Model, error)
+	// Delete removes key and all its versions, or returns ErrNotFound.
+	Delete(ctx context.Context, key string) error
 }
 
 // Local is implemented by stores whose versions already sit on local disk,
@@ -40,4 +57,24 @@ type Store interface {
 type Local interface {
 	// Path returns the directory holding version id of key.
 	Path(key, id string) string
+}
+
+// DefaultKeep is how many versions of each model a store keeps.
+const DefaultKeep = 5
+
+const versionLayout = "20060102T150405.000000000Z"
+
+// NewVersionID returns an ID that sorts by time, with random bits so that two
+// replicas saving in the same nanosecond differ.
+func NewVersionID(t time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s", t.UTC().Format(versionLayout), hex.EncodeToString(b[:]))
+}
+
+// VersionTime reads the save time back from a version ID.
+func VersionTime(id string) time.Time {
+	stamp, _, _ := strings.Cut(id, "-")
+	t, _ := time.Parse(versionLayout, stamp)
+	return t
 }

@@ -7,9 +7,7 @@ package file
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
+		"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -37,9 +35,6 @@ var (
 	_ store.Local = (*Store)(nil)
 )
 
-// DefaultKeep is how many versions of each model a Store keeps.
-const DefaultKeep = 5
-
 // pruneAfter protects a superseded version that a reader may still be
 // loading: it is removed only once it is older than this. pruneEvery limits
 // how often one key's directory is listed.
@@ -49,13 +44,13 @@ const (
 )
 
 // New returns a Store rooted at root, creating it if needed, that keeps the
-// newest keep versions of each model (DefaultKeep if keep < 1).
+// newest keep versions of each model (store.DefaultKeep if keep < 1).
 func New(root string, keep int) (*Store, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create model store %s: %w", root, err)
 	}
 	if keep < 1 {
-		keep = DefaultKeep
+		keep = store.DefaultKeep
 	}
 	return &Store{root: root, keep: keep, lastPruned: make(map[string]time.Time)}, nil
 }
@@ -69,14 +64,14 @@ func (s *Store) Latest(_ context.Context, key string) (store.Version, error) {
 	if err != nil {
 		return store.Version{}, fmt.Errorf("model %s: cannot read latest version: %w", key, err)
 	}
-	return store.Version{ID: id, Created: versionTime(id)}, nil
+	return store.Version{ID: id, Created: store.VersionTime(id)}, nil
 }
 
 // Save implements store.Store. A dir on the same file system is moved into
 // the store, not copied.
 func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error) {
 	keyDir := filepath.Join(s.root, key)
-	id := NewVersionID(time.Now())
+	id := store.NewVersionID(time.Now())
 	final := filepath.Join(keyDir, id)
 	err := os.Rename(dir, final)
 	if errors.Is(err, fs.ErrNotExist) { // the model's first version
@@ -104,7 +99,7 @@ func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error
 	if s.duePrune(key) {
 		s.prune(keyDir, id)
 	}
-	return store.Version{ID: id, Created: versionTime(id)}, nil
+	return store.Version{ID: id, Created: store.VersionTime(id)}, nil
 }
 
 func (s *Store) duePrune(key string) bool {
@@ -135,7 +130,7 @@ func (s *Store) prune(keyDir, latest string) {
 	slices.Sort(versions)
 	excess := len(versions) - (s.keep - 1)
 	for _, v := range versions[:max(excess, 0)] {
-		if time.Since(versionTime(v)) > pruneAfter {
+		if time.Since(store.VersionTime(v)) > pruneAfter {
 			_ = os.RemoveAll(filepath.Join(keyDir, v))
 		}
 	}
@@ -150,18 +145,78 @@ func (s *Store) Load(ctx context.Context, key, id, dst string) error {
 	return CopyDir(ctx, src, dst)
 }
 
+// List implements store.Store.
+func (s *Store) List(ctx context.Context) ([]store.Model, error) {
+	keys, err := os.ReadDir(s.root)
+	if err != nil {
+		return nil, err
+	}
+	var models []store.Model
+	for _, k := range keys {
+		if !k.IsDir() || strings.HasPrefix(k.Name(), ".") {
+			continue
+		}
+		latest, err := s.Latest(ctx, k.Name())
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		m := store.Model{Key: k.Name(), Latest: latest.ID}
+		entries, err := os.ReadDir(filepath.Join(s.root, k.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries { // ReadDir sorts by name, and IDs by time
+			if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			size, err := dirSize(filepath.Join(s.root, k.Name(), e.Name()))
+			if err != nil {
+				continue // pruned meanwhile
+			}
+			m.Versions = append(m.Versions, store.Version{ID: e.Name(), Created: store.VersionTime(e.Name()), Size: size})
+		}
+		models = append(models, m)
+	}
+	return models, nil
+}
+
+func dirSize(dir string) (int64, error) {
+	var size int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			size += info.Size()
+		}
+		return nil
+	})
+	return size, err
+}
+
+// Delete implements store.Store. The pointer goes first, so readers stop
+// finding the model before its versions go.
+func (s *Store) Delete(_ context.Context, key string) error {
+	keyDir := filepath.Join(s.root, key)
+	err := os.Remove(filepath.Join(keyDir, "LATEST"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(keyDir)
+}
+
 // Path implements store.Local.
 func (s *Store) Path(key, id string) string { return filepath.Join(s.root, key, id) }
-
-const versionLayout = "20060102T150405.000000000Z"
-
-// NewVersionID returns an ID that sorts by time, with random bits so that two
-// replicas saving in the same nanosecond differ.
-func NewVersionID(t time.Time) string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s-%s", t.UTC().Format(versionLayout), hex.EncodeToString(b[:]))
-}
 
 // CopyDir copies the regular files and directories under src into dst,
 // creating dst if it does not exist. Symlinks are refused: a model's state
@@ -215,7 +270,7 @@ func copyFile(src, dst string) error {
 // pointAtomic makes name a symbolic link to target, replacing any old link
 // in one rename so readers see the old or the new target, never none.
 func pointAtomic(name, target string) error {
-	tmp := fmt.Sprintf("%s.tmp-%s", name, NewVersionID(time.Now()))
+	tmp := fmt.Sprintf("%s.tmp-%s", name, store.NewVersionID(time.Now()))
 	if err := os.Symlink(target, tmp); err != nil {
 		return err
 	}
@@ -224,11 +279,4 @@ func pointAtomic(name, target string) error {
 		return err
 	}
 	return nil
-}
-
-// versionTime reads the save time back from a version ID.
-func versionTime(id string) time.Time {
-	stamp, _, _ := strings.Cut(id, "-")
-	t, _ := time.Parse(versionLayout, stamp)
-	return t
 }

@@ -36,7 +36,7 @@ func TestPrune(t *testing.T) {
 	// Three old versions, as if saved two minutes ago.
 	old := time.Now().Add(-2 * time.Minute)
 	for i := range 3 {
-		if err := os.MkdirAll(filepath.Join(keyDir, NewVersionID(old.Add(time.Duration(i)*time.Second))), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(keyDir, store.NewVersionID(old.Add(time.Duration(i)*time.Second))), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}

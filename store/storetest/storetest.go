@@ -87,6 +87,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	listTests(t, newStore)
+
 	t.Run("keys are independent", func(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
@@ -98,6 +100,73 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		if _, err := s.Latest(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("b: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func listTests(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Run("list describes every model and its versions", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		if models, err := s.List(ctx); err != nil || len(models) != 0 {
+			t.Fatalf("empty store lists %v, %v", models, err)
+		}
+		var saved []store.Version
+		for _, content := range []string{"one", "three"} {
+			src := t.TempDir()
+			write(t, filepath.Join(src, "sub", "state"), content)
+			v, err := s.Save(ctx, "m", src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved = append(saved, v)
+		}
+		src := t.TempDir()
+		write(t, filepath.Join(src, "x"), "x")
+		if _, err := s.Save(ctx, "a", src); err != nil {
+			t.Fatal(err)
+		}
+		models, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(models) != 2 || models[0].Key != "a" || models[1].Key != "m" {
+			t.Fatalf("List = %+v, want a and m in order", models)
+		}
+		m := models[1]
+		if m.Latest != saved[1].ID || len(m.Versions) != 2 || m.Versions[0].ID != saved[0].ID || m.Versions[1].ID != saved[1].ID {
+			t.Fatalf("m = %+v, want versions %s, %s (latest)", m, saved[0].ID, saved[1].ID)
+		}
+		if m.Versions[0].Size != 3 || m.Versions[1].Size != 5 || m.Versions[1].Created.IsZero() {
+			t.Fatalf("sizes %d, %d and created %v; want 3, 5 and the save time", m.Versions[0].Size, m.Versions[1].Size, m.Versions[1].Created)
+		}
+	})
+
+	t.Run("delete removes every version", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		s := newStore(t)
+		src := t.TempDir()
+		write(t, filepath.Join(src, "x"), "x")
+		v, err := s.Save(ctx, "gone", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Latest(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Latest after Delete: %v, want ErrNotFound", err)
+		}
+		if err := s.Load(ctx, "gone", v.ID, t.TempDir()); err == nil {
+			t.Fatal("a deleted version still loads")
+		}
+		if models, _ := s.List(ctx); len(models) != 0 {
+			t.Fatalf("List after Delete = %+v", models)
+		}
+		if err := s.Delete(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second Delete: %v, want ErrNotFound", err)
 		}
 	})
 }
