@@ -31,6 +31,12 @@ type Fetcher interface {
 	Fetch(ctx context.Context, uri, dir string) (string, error)
 }
 
+// InPlace is implemented by Fetchers that return files where they already
+// are, so callers can skip making a download directory for them.
+type InPlace interface {
+	InPlace(uri string) bool
+}
+
 // Kind classifies a fetch failure so the API can answer with the right status.
 type Kind int
 
@@ -59,8 +65,10 @@ func Errorf(kind Kind, uri, format string, args ...any) *Error {
 	return &Error{Kind: kind, URI: uri, Err: fmt.Errorf(format, args...)}
 }
 
-// Mux routes URIs to Fetchers by scheme; a URI without a scheme is a plain
-// path, routed to the Fetcher registered for "file".
+// Mux routes URIs to Fetchers by scheme. A name without a scheme is a plain
+// path, routed to the Fetcher registered for "file" — unless it is relative
+// and a Fetcher is registered for "" (keys in a default bucket, as the 2016
+// wrapper took them).
 type Mux map[string]Fetcher
 
 var _ Fetcher = Mux(nil)
@@ -70,6 +78,9 @@ func (m Mux) route(uri string) (Fetcher, error) {
 		return nil, Errorf(KindInvalid, uri, "empty file name")
 	}
 	scheme := "file"
+	if relative, ok := m[""]; ok && !strings.Contains(uri, "://") && !strings.HasPrefix(uri, "/") {
+		return relative, nil
+	}
 	if i := strings.Index(uri, "://"); i > 0 {
 		u, err := url.Parse(uri)
 		if err != nil {
@@ -81,7 +92,9 @@ func (m Mux) route(uri string) (Fetcher, error) {
 	if !ok {
 		known := make([]string, 0, len(m))
 		for s := range m {
-			known = append(known, s+"://")
+			if s != "" {
+				known = append(known, s+"://")
+			}
 		}
 		sort.Strings(known)
 		return nil, Errorf(KindUnsupported, uri, "unsupported URI scheme %q: this server accepts %s", scheme+"://", strings.Join(known, ", "))
@@ -96,6 +109,16 @@ func (m Mux) Check(uri string) error {
 		return err
 	}
 	return f.Check(uri)
+}
+
+// InPlace reports whether uri's Fetcher returns it in place.
+func (m Mux) InPlace(uri string) bool {
+	f, err := m.route(uri)
+	if err != nil {
+		return true // nothing will be downloaded
+	}
+	ip, ok := f.(InPlace)
+	return ok && ip.InPlace(uri)
 }
 
 // Fetch implements Fetcher.

@@ -30,4 +30,13 @@ func TestMux(t *testing.T) {
 	if KindOf(m.Check("")) != KindInvalid {
 		t.Fatal("empty URI accepted")
 	}
+
+	// With a default bucket, relative names are keys in it.
+	m[""], m["s3"] = stub{"bucket"}, stub{"s3"}
+	for uri, want := range map[string]string{"a/b.txt": "bucket", "/abs": "file", "file:///x": "file", "s3://b/k": "s3"} {
+		got, err := m.Fetch(context.Background(), uri, "")
+		if err != nil || got != want {
+			t.Errorf("with a default bucket, Fetch(%q) routed to %q, %v; want %q", uri, got, err, want)
+		}
+	}
 }

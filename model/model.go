@@ -117,3 +117,20 @@ func (m *Manager) Commit(ctx context.Context, key, work string) (store.Version, 
 
 // Discard removes a working directory without saving it.
 func (m *Manager) Discard(work string) { _ = os.RemoveAll(work) }
+
+// List describes every saved model: keys, versions, sizes and times.
+func (m *Manager) List(ctx context.Context) ([]store.Model, error) {
+	models, err := m.store.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list models: %w", err)
+	}
+	return models, nil
+}
+
+// Delete removes every version of key from the store, and this replica's
+// cached copies. It returns store.ErrNotFound for a key never saved.
+func (m *Manager) Delete(ctx context.Context, key string) error {
+	err := m.store.Delete(ctx, key)
+	_ = os.RemoveAll(filepath.Join(m.dir, "cache", key))
+	return err
+}

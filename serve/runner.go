@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/job"
@@ -28,7 +27,7 @@ var _ job.Runner = (*Runner)(nil)
 
 // Run implements job.Runner.
 func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (json.RawMessage, string, error) {
-	dir, err := downloadDir(r.TempDir, "job-"+j.ID+"-", j.Files)
+	dir, err := downloadDir(r.Fetcher, r.TempDir, "job-"+j.ID+"-", j.Files)
 	if err != nil {
 		return nil, "", err
 	}
@@ -72,10 +71,11 @@ func (r *Runner) Run(ctx context.Context, j *job.Job, progress func(float64)) (j
 }
 
 // downloadDir makes a directory for the remote files among uris, or returns
-// "" when all are local (used in place). os.RemoveAll("") is a no-op.
-func downloadDir(tempDir, prefix string, uris []string) (string, error) {
+// "" when f uses all of them in place. os.RemoveAll("") is a no-op.
+func downloadDir(f fetch.Fetcher, tempDir, prefix string, uris []string) (string, error) {
+	ip, ok := f.(fetch.InPlace)
 	for _, u := range uris {
-		if strings.Contains(u, "://") && !strings.HasPrefix(strings.ToLower(u), "file://") {
+		if !ok || !ip.InPlace(u) {
 			return os.MkdirTemp(tempDir, prefix)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/job"
 	"github.com/herd-ml/herd/model"
+	"github.com/herd-ml/herd/store"
 	"github.com/herd-ml/herd/worker"
 )
 
@@ -95,6 +96,8 @@ func New(cfg Config) *Server {
 	s.route("/status", "GET", s.handleStatus)
 	s.route("/jobs", "GET", s.handleList)
 	s.mux.HandleFunc("/jobs/{id}", s.methods(map[string]http.HandlerFunc{"GET": s.handleJob, "DELETE": s.handleCancel}))
+	s.route("/models", "GET", s.handleModels)
+	s.mux.HandleFunc("/models/{key}", s.methods(map[string]http.HandlerFunc{"DELETE": s.handleDeleteModel}))
 	s.route("/healthz", "GET", s.handleHealthz)
 	s.route("/readyz", "GET", s.handleReadyz)
 	s.route("/openapi.json", "GET", s.handleOpenAPI)
@@ -105,7 +108,7 @@ func New(cfg Config) *Server {
 // endpoints are listed by GET /.
 var endpoints = []string{
 	"POST /train", "POST /input", "POST /output", "GET /status?jobId=",
-	"GET /jobs", "GET /jobs/{id}", "DELETE /jobs/{id}",
+	"GET /jobs", "GET /jobs/{id}", "DELETE /jobs/{id}", "GET /models", "DELETE /models/{key}",
 	"GET /healthz", "GET /readyz", "GET /openapi.json",
 }
 
@@ -196,7 +199,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, op worker.Op) (*
 		req.Model = model.DefaultKey
 	}
 	if !model.ValidKey(req.Model) {
-		return nil, errorf(400, codeInvalidField, `"model" %q is not a valid model key: use 1-128 letters, digits, '.', '_', '@' or '-', starting with a letter or digit`, req.Model)
+		return nil, invalidModelKey(req.Model)
 	}
 	if req.CallbackURL != "" {
 		if op == worker.OpOutput {
@@ -253,7 +256,7 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request) {
 var errOutputTimeout = errors.New("output timeout")
 
 func (s *Server) output(ctx context.Context, req *request) ([]float64, *apiError) {
-	dir, err := downloadDir(s.cfg.TempDir, "output-", req.Files)
+	dir, err := downloadDir(s.cfg.Fetcher, s.cfg.TempDir, "output-", req.Files)
 	if err != nil {
 		return nil, errorf(500, codeInternal, "cannot create a download directory: %v", err)
 	}
@@ -349,6 +352,41 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+func invalidModelKey(key string) *apiError {
+	return errorf(400, codeInvalidField, `"model" %q is not a valid model key: use 1-128 letters, digits, '.', '_', '@' or '-', starting with a letter or digit`, key)
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	models, err := s.cfg.Models.List(r.Context())
+	if err != nil {
+		s.cfg.Logger.Error("serve.models", "error", err)
+		writeError(w, errorf(http.StatusServiceUnavailable, codeUnavailable, "%v", err))
+		return
+	}
+	if models == nil {
+		models = []store.Model{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"models": models})
+}
+
+func (s *Server) handleDeleteModel(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if !model.ValidKey(key) {
+		writeError(w, invalidModelKey(key))
+		return
+	}
+	err := s.cfg.Models.Delete(r.Context(), key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, errorf(404, codeNotFound, "model %s has no saved version", key))
+	case err != nil:
+		s.cfg.Logger.Error("serve.delete_model", "model", key, "error", err)
+		writeError(w, errorf(http.StatusServiceUnavailable, codeUnavailable, "cannot delete model %s: %v", key, err))
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 var jobStates = []job.State{job.StateQueued, job.StateRunning, job.StateDone, job.StateError, job.StateCancelled}

@@ -11,14 +11,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/herd-ml/herd/fetch"
+	"github.com/herd-ml/herd/fetch/filecache"
 	"github.com/herd-ml/herd/fetch/local"
+	s3fetch "github.com/herd-ml/herd/fetch/s3"
 	"github.com/herd-ml/herd/fetch/web"
+	"github.com/herd-ml/herd/internal/s3client"
 	"github.com/herd-ml/herd/job"
 	"github.com/herd-ml/herd/model"
+	"github.com/herd-ml/herd/store"
 	"github.com/herd-ml/herd/store/file"
+	s3store "github.com/herd-ml/herd/store/s3"
 	"github.com/herd-ml/herd/worker"
 )
 
@@ -38,6 +44,12 @@ type Options struct {
 	AllowHTTP     bool     // accept http(s):// inputs
 	AllowPrivate  bool     // let http(s) inputs and callbacks reach private addresses
 	MaxFileSize   int64    // per downloaded file; default 1 GiB
+	// S3 says where s3:// inputs and an s3:// model store live; credentials
+	// come from the AWS SDK's standard chain.
+	S3            s3client.Options
+	S3Bucket      string // default bucket: input names without a scheme are keys in it
+	CacheSize     int64  // bytes of downloaded inputs kept on disk; default 1 GiB
+	Downloads     int    // downloads at once; default 8
 	AuthToken     string
 	MaxBodyBytes  int64
 	OutputWait    time.Duration
@@ -49,6 +61,23 @@ type Options struct {
 	PollInterval  time.Duration
 	Version       string
 	Logger        *slog.Logger
+}
+
+// openStore opens the model store opts name: s3://bucket/prefix, or
+// file:///dir or a path.
+func openStore(ctx context.Context, opts Options, client *s3.Client) (store.Store, error) {
+	where := opts.ModelStore
+	if where == "" {
+		where = filepath.Join(opts.DataDir, "models")
+	}
+	if strings.HasPrefix(where, "s3://") {
+		return s3store.New(ctx, client, where, opts.ModelVersions)
+	}
+	dir, ok := strings.CutPrefix(where, "file://")
+	if !ok && strings.Contains(where, "://") {
+		return nil, fmt.Errorf("model store %q: use s3://bucket/prefix, file:///dir or a path", opts.ModelStore)
+	}
+	return file.New(dir, opts.ModelVersions)
 }
 
 // Service is a wired `herd serve`: worker pools, job queue and HTTP API.
@@ -89,15 +118,26 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		fetcher["http"], fetcher["https"] = guarded, guarded
 	}
 
-	storeDir := opts.ModelStore
-	if storeDir == "" {
-		storeDir = filepath.Join(opts.DataDir, "models")
+	// Building the client contacts nothing; credentials are looked up at
+	// the first S3 call.
+	s3c, err := s3client.New(ctx, opts.S3)
+	if err != nil {
+		return nil, err
 	}
-	storeDir, ok := strings.CutPrefix(storeDir, "file://")
-	if !ok && strings.Contains(storeDir, "://") {
-		return nil, fmt.Errorf("model store %q: only file:///dir or a path is supported", opts.ModelStore)
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 1 << 30
 	}
-	st, err := file.New(storeDir, opts.ModelVersions)
+	cache, err := filecache.New(filepath.Join(opts.DataDir, "cache", "files"), opts.CacheSize)
+	if err != nil {
+		return nil, err
+	}
+	objects := s3fetch.New(s3fetch.Config{Client: s3c, Bucket: opts.S3Bucket, Cache: cache, MaxSize: opts.MaxFileSize, Parallel: opts.Downloads})
+	fetcher["s3"] = objects
+	if opts.S3Bucket != "" {
+		fetcher[""] = objects
+	}
+
+	st, err := openStore(ctx, opts, s3c)
 	if err != nil {
 		return nil, err
 	}

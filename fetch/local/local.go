@@ -54,6 +54,9 @@ func (f *Fetcher) Fetch(_ context.Context, uri, _ string) (string, error) {
 	return f.resolve(uri)
 }
 
+// InPlace implements fetch.InPlace: local files are never copied.
+func (f *Fetcher) InPlace(string) bool { return true }
+
 func (f *Fetcher) resolve(uri string) (string, error) {
 	name := uri
 	if strings.HasPrefix(strings.ToLower(uri), "file://") {

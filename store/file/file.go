@@ -7,7 +7,7 @@ package file
 
 import (
 	"context"
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
