@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/job"
 	"github.com/herd-ml/herd/model"
@@ -82,17 +84,29 @@ func downloadDir(f fetch.Fetcher, tempDir, prefix string, uris []string) (string
 	return "", nil
 }
 
-// fetchAll fetches every URI into dir, in order.
+// fetchAll fetches every URI into dir; the paths come in the URIs' order.
+// Downloads (dir != "") run side by side: each costs at least a round trip.
 func fetchAll(ctx context.Context, f fetch.Fetcher, uris []string, dir string) ([]string, error) {
 	paths := make([]string, len(uris))
-	for i, uri := range uris {
-		p, err := f.Fetch(ctx, uri, dir)
-		if err != nil {
-			return nil, err
+	if dir == "" || len(uris) == 1 {
+		for i, uri := range uris {
+			p, err := f.Fetch(ctx, uri, dir)
+			if err != nil {
+				return nil, err
+			}
+			paths[i] = p
 		}
-		paths[i] = p
+		return paths, nil
 	}
-	return paths, nil
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, uri := range uris {
+		g.Go(func() (err error) {
+			paths[i], err = f.Fetch(gctx, uri, dir)
+			return err
+		})
+	}
+	return paths, g.Wait()
 }
 
 // errFromFetch maps a fetch failure to the API's answer.
