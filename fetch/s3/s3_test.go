@@ -122,8 +122,10 @@ func TestFetch(t *testing.T) {
 }
 
 func TestFetchErrors(t *testing.T) {
-	srv := s3test.Start(t, "data")
+	srv := s3test.Start(t, "data", "secret")
 	srv.Put(t, "data", "large.bin", bytes.Repeat([]byte("x"), 2048))
+	srv.Put(t, "secret", "a.csv", []byte("1"))
+	srv.Deny("secret")
 	ctx := context.Background()
 	f := newFetcher(t, srv, s3fetch.Config{MaxSize: 1024})
 	for _, tc := range []struct {
@@ -133,6 +135,7 @@ func TestFetchErrors(t *testing.T) {
 	}{
 		{"missing key", "s3://data/nope.csv", fetch.KindNotFound, "no such object: s3://data/nope.csv"},
 		{"missing bucket", "s3://nobucket/a.csv", fetch.KindNotFound, `bucket "nobucket" does not exist`},
+		{"access denied", "s3://secret/a.csv", fetch.KindForbidden, "access denied to s3://secret/a.csv: check the credentials"},
 		{"over the size limit", "s3://data/large.bin", fetch.KindTooLarge, "2048 bytes, over the limit of 1024"},
 		{"no key", "s3://data/", fetch.KindInvalid, "bucket and key are both needed"},
 		{"relative key without a default bucket", "in/a.csv", fetch.KindInvalid, "--s3-bucket"},

@@ -27,10 +27,11 @@ type Server struct {
 	Client *s3.Client // path-style client with the server's credentials
 
 	mu       sync.Mutex
-	gets     map[string]int // "bucket/key" -> GET requests
-	throttle int            // answer this many next requests with 503 SlowDown
-	hold     string         // PUTs whose path contains this wait on release
-	held     chan string    // receives each held PUT's path
+	gets     map[string]int  // "bucket/key" -> GET requests
+	throttle int             // answer this many next requests with 503 SlowDown
+	denied   map[string]bool // buckets whose requests get 403 AccessDenied
+	hold     string          // PUTs whose path contains this wait on release
+	held     chan string     // receives each held PUT's path
 	release  chan struct{}
 }
 
@@ -51,7 +52,7 @@ func Start(t testing.TB, buckets ...string) *Server {
 		}
 	}
 	faker := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog()))
-	s := &Server{gets: map[string]int{}, held: make(chan string, 16), release: make(chan struct{})}
+	s := &Server{gets: map[string]int{}, denied: map[string]bool{}, held: make(chan string, 16), release: make(chan struct{})}
 	inner := faker.Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.fault(w, r) {
@@ -82,9 +83,12 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request) bool {
 	if s.throttle > 0 {
 		s.throttle--
 		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`))
+		writeError(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
+		return true
+	}
+	if bucket, _, _ := strings.Cut(path, "/"); s.denied[bucket] {
+		s.mu.Unlock()
+		writeError(w, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return true
 	}
 	hold := s.hold != "" && r.Method == http.MethodPut && strings.Contains(path, s.hold)
@@ -99,6 +103,20 @@ func (s *Server) fault(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>` + message + `</Message></Error>`))
+}
+
+// Deny makes every request to bucket fail with 403 AccessDenied, as for
+// credentials without permission.
+func (s *Server) Deny(bucket string) {
+	s.mu.Lock()
+	s.denied[bucket] = true
+	s.mu.Unlock()
 }
 
 // Env is the environment a child process needs to reach the server through

@@ -29,9 +29,11 @@ func TestConformance(t *testing.T) {
 }
 
 func TestNewChecksTheBucket(t *testing.T) {
-	srv := s3test.Start(t, "models")
+	srv := s3test.Start(t, "models", "locked")
+	srv.Deny("locked")
 	for uri, want := range map[string]string{
 		"s3://nobucket/models": `bucket "nobucket" does not exist`,
+		"s3://locked/models":   `access denied to bucket "locked": check the credentials`,
 		"s3:///models":         "want s3://bucket",
 		"file:///tmp":          "want s3://bucket",
 	} {
