@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"time"
 
 	"github.com/herd-ml/herd/store"
 )
@@ -76,7 +78,35 @@ func (m *Manager) ReadDir(ctx context.Context, key string) (dir, version string,
 			return "", "", err
 		}
 	}
+	dropSuperseded(filepath.Dir(cached), v.ID)
 	return cached, v.ID, nil
+}
+
+// supersededAge is how long a replaced cached version stays for /output
+// calls that may still read it (longer than any output timeout).
+const supersededAge = 10 * time.Minute
+
+// dropSuperseded removes the cached versions in keyDir older than latest,
+// except the one just before it, once they have been replaced for
+// supersededAge. Without it a replica's cache grows by one copy of the
+// model per training.
+func dropSuperseded(keyDir, latest string) {
+	entries, err := os.ReadDir(keyDir)
+	if err != nil {
+		return
+	}
+	var older []os.DirEntry
+	for _, e := range entries { // sorted by name, and version IDs sort by time
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") && e.Name() < latest {
+			older = append(older, e)
+		}
+	}
+	// Each version was replaced when the next one was cached.
+	for i := 0; i+1 < len(older); i++ {
+		if info, err := older[i+1].Info(); err == nil && time.Since(info.ModTime()) > supersededAge {
+			_ = os.RemoveAll(filepath.Join(keyDir, older[i].Name()))
+		}
+	}
 }
 
 // Checkout returns a new private working directory holding the latest

@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/herd-ml/herd/store"
 	"github.com/herd-ml/herd/store/file"
@@ -104,4 +106,39 @@ func read(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func TestDropSuperseded(t *testing.T) {
+	t.Parallel()
+	keyDir := t.TempDir()
+	start := time.Now().Add(-time.Hour)
+	var ids []string
+	for i := range 5 {
+		id := store.NewVersionID(start.Add(time.Duration(i) * time.Minute))
+		ids = append(ids, id)
+		if err := os.Mkdir(filepath.Join(keyDir, id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// ids[0..2] were cached long ago, ids[3] a minute ago, ids[4] now.
+		cachedAt := start.Add(time.Duration(i) * time.Minute)
+		if i == 3 {
+			cachedAt = time.Now().Add(-time.Minute)
+		}
+		if i < 4 {
+			if err := os.Chtimes(filepath.Join(keyDir, id), cachedAt, cachedAt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	dropSuperseded(keyDir, ids[4])
+	var left []string
+	entries, _ := os.ReadDir(keyDir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	// ids[0] and ids[1] were replaced long ago; ids[2] only a minute ago
+	// (when ids[3] came), ids[3] is the one before the latest.
+	if want := ids[2:]; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
 }
