@@ -39,7 +39,9 @@ function checkInPage(labels, K, detect) {
     // first. Formasaurus counted forms with lxml, which keeps nested forms
     // the browser drops, so a form is found by its index only when its
     // fields' names agree, else by those names.
-    const forms = Array.from(doc.forms)
+    // Not doc.forms: a <form name="forms"> shadows it (named properties
+    // override a document's own).
+    const forms = Array.from(doc.querySelectorAll('form'))
     const elementsOf = Object.getOwnPropertyDescriptor(HTMLFormElement.prototype, 'elements').get
     const namesOf = (form) => new Set(Array.from(elementsOf.call(form)).map((el) => el.getAttribute('name')))
     const holds = (form, lf) => [...lf.username, ...lf.password].every((n) => namesOf(form).has(n))

@@ -8,8 +8,8 @@
 // the element before which a one-click login control fits, and step is
 // "password" (username and password together), "username" (the first page
 // of a two-step login: username and a next button) or "none". When
-// keywords.trace is an array, the submit candidates and their scores are
-// pushed to it, for working on the heuristics.
+// keywords.trace is an array, the candidate forms and submit controls are
+// pushed to it with their scores, for working on the heuristics.
 //
 // How: every visible password field is a candidate; its form (or, without a
 // <form>, the nearest container holding text fields and a button) is scored
@@ -142,6 +142,9 @@ function detectLoginForm(doc, K) {
   // and the nearest heading before it.
   function formContext(scope) {
     let t = lower([attr(scope, 'action'), attr(scope, 'id'), attr(scope, 'class'), attr(scope, 'name'), attr(scope, 'aria-label')].join(' '))
+    // A form inside <div id="loginForm"> (ExtJS panels, widgets) is named
+    // by its containers.
+    for (let p = scope.parentElement, i = 0; p && p !== doc.body && i < 3; p = p.parentElement, i++) t += ' ' + lower(attr(p, 'id') + ' ' + attr(p, 'class'))
     t += ' ' + lower((scope.innerText || scope.textContent || '').slice(0, 2000))
     let h = null
     for (let p = scope; p && !h && p !== doc.body; p = p.parentElement) {
@@ -158,7 +161,11 @@ function detectLoginForm(doc, K) {
   // ctx is formContext(scope), whose heading part follows a NUL.
   function formOwnWords(scope, ctx) {
     let t = lower([attr(scope, 'action'), attr(scope, 'id'), attr(scope, 'class'), attr(scope, 'name'), attr(scope, 'aria-label')].join(' '))
-    for (const b of scope.querySelectorAll('button, input[type=submit], input[type=image], legend, h1, h2, h3, h4')) t += ' ' + buttonText(b)
+    // What buttons and headings say, not their class names: a "Register"
+    // button styled "signin-formbutton" is a sign-up.
+    for (const b of scope.querySelectorAll('button, input[type=submit], input[type=image], legend, h1, h2, h3, h4')) {
+      t += ' ' + lower([b.tagName === 'INPUT' ? b.value || attr(b, 'alt') : b.textContent, attr(b, 'aria-label'), attr(b, 'title')].join(' '))
+    }
     const heading = ctx.slice(ctx.lastIndexOf('\u0000') + 1)
     return t + ' ' + heading
   }
@@ -247,9 +254,18 @@ function detectLoginForm(doc, K) {
   // A field's own words, without the text around it.
   const ownWords = (el) => lower([attr(el, 'name'), attr(el, 'id'), attr(el, 'placeholder'), attr(el, 'aria-label'), attr(el, 'autocomplete'), labelText(el)].join(' '))
 
+  // The hint right after a field: "At least 8 characters" beside a
+  // password says sign-up.
+  function followingText(el) {
+    let t = ''
+    for (let n = el.nextSibling; n && t.length < 80; n = n.nextSibling) t += ' ' + (n.textContent || '')
+    return lower(t.slice(0, 80))
+  }
+
   function scoreLoginForm(scope, password, texts, passwords) {
     const ctx = formContext(scope)
-    const pd = ownWords(password)
+    // autocomplete is weighed on its own below, not as words.
+    const pd = lower([attr(password, 'name'), attr(password, 'id'), attr(password, 'placeholder'), attr(password, 'aria-label'), labelText(password)].join(' ')) + ' ' + followingText(password)
     let s = 0
     const why = []
     if (passwords.length === 1) s += 2
@@ -297,14 +313,21 @@ function detectLoginForm(doc, K) {
       s -= identities.length >= 3 || !login ? 2 : 1
       why.push(identities.length + ' identity fields')
     }
-    if (secondary(scope)) s -= 1
     if (texts.length >= 4) {
       s -= 2
       why.push(texts.length + ' text fields')
     }
-    if (hasAny(ctx, K.checkout)) {
+    // Card and address fields, not words around the form: login boxes on
+    // checkout pages speak of shipping and billing too.
+    if (controls(scope).some((el) => el !== password && (isTextual(el) || el.tagName === 'SELECT') && hasAny(describe(el), K.checkout))) {
       s -= 2
-      why.push('checkout words')
+      why.push('checkout fields')
+    }
+    // Name, birth date or post code after the password: a sign-up.
+    const after = controls(localScope(password, scope)).filter((el) => !before(el, password) && el !== password && (isTextual(el) || el.tagName === 'SELECT') && visible(el))
+    if (after.some((el) => hasAny(describe(el), K.signupField) || hasWord(describe(el), K.signupFieldWords))) {
+      s -= 2
+      why.push('sign-up fields after the password')
     }
     return { score: s, why }
   }
@@ -334,13 +357,18 @@ function detectLoginForm(doc, K) {
       // only the first can be a login.
       if (ps.length > 1 && ps[0] !== p) continue
       const f = scoreLoginForm(scope, p, texts, ps.length ? ps : [p])
-      if (!shown && passwords.length) f.score -= 1
-      if (!best || f.score > best.score) best = { scope, password: p, texts, score: f.score, why: f.why }
+      if (K.trace) K.trace.push({ form: attr(scope, 'id') || attr(scope, 'action') || scope.tagName, password: attr(p, 'name'), shown, score: f.score, why: f.why })
+      // A copy in a header or pop-up loses ties with the page's main form,
+      // but is not less of a login form for it.
+      const rank = f.score - (secondary(scope) ? 1 : 0)
+      if (!best || rank > best.rank) best = { scope, password: p, texts, score: f.score, rank, why: f.why }
     }
     return best
   }
   let best = bestForm(passwords, true)
-  if (!best || best.score < MIN_SCORE) {
+  // A hidden login form counts only when the page shows no password field:
+  // a shown sign-up form beside a hidden login pop-up is a sign-up page.
+  if (!passwords.length) {
     const hidden = bestForm(allPasswords.filter((p) => !passwords.includes(p) && lower(p.getAttribute('type')) === 'password'), false)
     if (hidden && hidden.score >= MIN_SCORE) best = hidden
   }
