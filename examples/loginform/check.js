@@ -70,12 +70,25 @@ async function check(driver, url, labels) {
   try {
     const start = Date.now()
     await driver.get(url)
+    const refreshes = await driver.executeScript('return location.href !== arguments[0] || !!document.querySelector(\'meta[http-equiv="refresh" i]\')', url)
+    if (refreshes) await loadAsSaved(driver, url)
     const loaded = Date.now()
     const res = await driver.executeScript(script, labels, keywords)
     return { url, corpus: labels.corpus, split: labels.split, positive: labels.positive, tld: labels.tld, loadMs: loaded - start, ...res }
   } catch (e) {
     return { url, ...labels, error: String(e.message).slice(0, 300) }
   }
+}
+
+// loadAsSaved shows the page at url as it was saved, for snapshots that send
+// the browser elsewhere with a <meta http-equiv="refresh"> (with scripts
+// off, a <noscript> refresh to a "please enable JavaScript" page fires): the
+// same HTML without the refresh, from a data: URL, with a <base> so its
+// relative links still point where they did.
+async function loadAsSaved(driver, url) {
+  const html = await (await fetch(url)).text()
+  const cleaned = html.replace(/<meta[^>]*http-equiv\s*=\s*["']?refresh[^>]*>/gi, '').replace(/<head[^>]*>/i, (h) => `${h}<base href="${url}">`)
+  await driver.get('data:text/html;charset=utf-8;base64,' + Buffer.from(cleaned).toString('base64'))
 }
 
 // newDriver starts a browser session with browserOptions, on server when
