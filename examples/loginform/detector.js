@@ -329,7 +329,7 @@ function detectLoginForm(doc, K) {
       s -= 2
       why.push('sign-up fields after the password')
     }
-    return { score: s, why }
+    return { score: s, why, words: { login, register, ownLogin, ownRegister } }
   }
 
   const result = { found: false, username: null, password: null, submit: null, insertAt: null, confidence: 0, step: 'none', reason: '' }
@@ -357,10 +357,11 @@ function detectLoginForm(doc, K) {
       // only the first can be a login.
       if (ps.length > 1 && ps[0] !== p) continue
       const f = scoreLoginForm(scope, p, texts, ps.length ? ps : [p])
-      if (K.trace) K.trace.push({ form: attr(scope, 'id') || attr(scope, 'action') || scope.tagName, password: attr(p, 'name'), shown, score: f.score, why: f.why })
+      if (K.trace) K.trace.push({ form: attr(scope, 'id') || attr(scope, 'action') || scope.tagName, password: attr(p, 'name'), shown, score: f.score, why: f.why, words: f.words })
       // A copy in a header or pop-up loses ties with the page's main form,
-      // but is not less of a login form for it.
-      const rank = f.score - (secondary(scope) ? 1 : 0)
+      // and so does a form that also speaks of registering, but neither is
+      // less of a login form for it.
+      const rank = f.score - (secondary(scope) ? 1 : 0) - (f.words.ownRegister ? 0.5 : 0)
       if (!best || rank > best.rank) best = { scope, password: p, texts, score: f.score, rank, why: f.why }
     }
     return best
