@@ -248,7 +248,8 @@ function detectLoginForm(doc, K) {
       if (SECONDARY.test(lower(attr(p, 'id') + ' ' + attr(p, 'class')))) return true
       if (p.tagName === 'HEADER' || p.tagName === 'NAV' || p.tagName === 'DIALOG') return true
     }
-    return false
+    // Or its buttons say so ("headerlogin", "loginPopupSubmit").
+    return submitCandidates(scope).some((b) => SECONDARY.test(lower(attr(b, 'id') + ' ' + attr(b, 'class'))))
   }
 
   // A field's own words, without the text around it.
@@ -317,14 +318,16 @@ function detectLoginForm(doc, K) {
       s -= 2
       why.push(texts.length + ' text fields')
     }
+    // Inside a page-wide form, only the box around the password counts.
+    const local = localScope(password, scope)
     // Card and address fields, not words around the form: login boxes on
     // checkout pages speak of shipping and billing too.
-    if (controls(scope).some((el) => el !== password && (isTextual(el) || el.tagName === 'SELECT') && hasAny(describe(el), K.checkout))) {
+    if (controls(local).some((el) => el !== password && (isTextual(el) || el.tagName === 'SELECT') && hasAny(describe(el), K.checkout))) {
       s -= 2
       why.push('checkout fields')
     }
     // Name, birth date or post code after the password: a sign-up.
-    const after = controls(localScope(password, scope)).filter((el) => !before(el, password) && el !== password && (isTextual(el) || el.tagName === 'SELECT') && visible(el))
+    const after = controls(local).filter((el) => !before(el, password) && el !== password && (isTextual(el) || el.tagName === 'SELECT') && visible(el))
     if (after.some((el) => hasAny(describe(el), K.signupField) || hasWord(describe(el), K.signupFieldWords))) {
       s -= 2
       why.push('sign-up fields after the password')
