@@ -185,11 +185,13 @@ function detectLoginForm(doc, K) {
     return s
   }
 
-  function submitCandidates(scope) {
+  // The buttons of scope: those shown, or for a form hidden as a whole (a
+  // login pop-up) all of them.
+  function submitCandidates(scope, hidden) {
     const sel = 'button, input[type=submit], input[type=image], input[type=button], [role=button], a'
     const own = Array.from(scope.querySelectorAll(sel))
     if (scope instanceof HTMLFormElement && attr(scope, 'id')) own.push(...doc.querySelectorAll(`[form="${CSS.escape(attr(scope, 'id'))}"]`))
-    return own.filter(displayed)
+    return hidden ? own : own.filter(displayed)
   }
 
   function scoreSubmit(el, field, scope) {
@@ -224,10 +226,10 @@ function detectLoginForm(doc, K) {
   // nearest after the field.
   // Some pages put the button just outside the form: then look a level or
   // two further out.
-  function pickSubmit(scope, field) {
+  function pickSubmit(scope, field, hidden) {
     let area = scope
     for (let i = 0; i < 3 && area; i++, area = area.parentElement) {
-      const cands = submitCandidates(area).filter((el) => i === 0 || !before(el, field))
+      const cands = submitCandidates(area, hidden).filter((el) => i === 0 || !before(el, field))
       const { item, score } = bestOf(cands, (el) => scoreSubmit(el, field, scope) - i)
       if (K.trace) K.trace.push({ area: attr(area, 'id') || area.tagName, candidates: cands.map((el) => [buttonText(el).slice(0, 40), scoreSubmit(el, field, scope) - i]) })
       if (score >= 1) return item
@@ -383,7 +385,7 @@ function detectLoginForm(doc, K) {
     result.step = 'password'
     result.password = best.password
     result.username = u.item && u.score > -2 ? u.item : null
-    result.submit = pickSubmit(best.scope, best.password)
+    result.submit = pickSubmit(best.scope, best.password, !visible(best.password))
     result.insertAt = result.submit || best.password
     result.confidence = squash(best.score + (result.username ? 1 : 0) + (result.submit ? 1 : 0))
     result.reason = 'password field in a form scored ' + best.score
