@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs herd's whole test suite. Installs what the tests need (Python 3, Lua 5.1,
-# lua-cjson, Chromium, chromedriver, the Python Selenium bindings) from Debian
+# lua-cjson, Chromium, chromedriver, the Python Selenium bindings, numpy) from Debian
 # packages when missing, and starts the local PostgreSQL cluster if it is
 # installed but stopped.
 set -euo pipefail
@@ -14,6 +14,7 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 # Debian's own interpreter: the first python3 on PATH may be another build.
 if ! /usr/bin/python3 -c 'import selenium' >/dev/null 2>&1; then missing+=(python3-selenium); fi
+if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then missing+=(python3-numpy); fi
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
