@@ -16,23 +16,19 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	"math"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/herd-ml/herd/examples/internal/evalserve"
 )
 
 // published is the paper's mean EER (sd) per detector (Table 2).
@@ -78,9 +74,8 @@ func run(dataPath, herd, python string, dets []string) error {
 	}
 	defer os.RemoveAll(tmp)
 	if herd == "" {
-		herd = filepath.Join(tmp, "herd")
-		if out, err := exec.Command("go", "build", "-o", herd, "./cmd/herd").CombinedOutput(); err != nil {
-			return fmt.Errorf("build herd: %v\n%s", err, out)
+		if herd, err = evalserve.Build(".", tmp); err != nil {
+			return err
 		}
 	}
 	p := Protocol{Train: 200, Genuine: 200, Impostor: 5}
@@ -179,22 +174,32 @@ func Evaluate(ds *Dataset, p Protocol, s Setup, dets []string) (*Result, error) 
 		return nil, err
 	}
 	store := filepath.Join(s.Dir, "models")
+	worker, err := filepath.Abs(s.Worker)
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{}
 	for i, det := range dets {
-		url, stop, err := startServe(s, det, root, store, filepath.Join(s.Dir, "data-"+det))
+		srv, err := evalserve.Start(s.Herd, "--worker", s.Python+" "+worker+" --detector "+det,
+			"--files-root", root, "--model-store", store, "--data-dir", filepath.Join(s.Dir, "data-"+det),
+			"--workers", "2", "--poll-interval", "10ms")
 		if err != nil {
 			return nil, err
 		}
 		if i == 0 {
 			t0 := time.Now()
-			if err := trainAll(url, ds.Subjects); err != nil {
-				stop()
+			train := map[string][]string{}
+			for _, subject := range ds.Subjects {
+				train[subject] = []string{"train/" + subject + ".csv"}
+			}
+			if err := srv.TrainAll(train); err != nil {
+				srv.Stop()
 				return nil, err
 			}
 			res.TrainTime = time.Since(t0)
 		}
-		d, err := scoreAll(url, det, ds.Subjects, genuineRows)
-		stop()
+		d, err := scoreAll(srv, det, ds.Subjects, genuineRows)
+		srv.Stop()
 		if err != nil {
 			return nil, err
 		}
@@ -240,100 +245,9 @@ func writeCSV(path string, header []string, rows [][]string) error {
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
-// startServe runs herd serve with the worker's detector on a free port.
-func startServe(s Setup, det, root, store, dataDir string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	worker, err := filepath.Abs(s.Worker)
-	if err != nil {
-		return "", nil, err
-	}
-	cmd := exec.Command(s.Herd, "serve", "--addr", addr, "--worker", s.Python+" "+worker+" --detector "+det,
-		"--files-root", root, "--model-store", store, "--data-dir", dataDir, "--workers", "2",
-		"--poll-interval", "10ms", "--log-level", "warn")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}
-	url := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return url, stop, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("herd serve (%s) not ready in 60 s:\n%s", det, logs.String())
-		}
-	}
-}
-
-func postJSON(url, body string, out any) (int, error) {
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, json.Unmarshal(raw, out)
-}
-
-// trainAll enrols every subject (model = subject) and waits for the jobs.
-func trainAll(url string, subjects []string) error {
-	ids := make([]string, len(subjects))
-	for i, s := range subjects {
-		var job struct{ JobID string }
-		if _, err := postJSON(url+"/train", fmt.Sprintf(`{"Files": ["train/%s.csv"], "model": %q}`, s, s), &job); err != nil {
-			return err
-		}
-		ids[i] = job.JobID
-	}
-	for i, id := range ids {
-		for {
-			resp, err := http.Get(url + "/status?jobId=" + id)
-			if err != nil {
-				return err
-			}
-			var st struct{ State, Error string }
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
-			if err != nil {
-				return err
-			}
-			if st.State == "done" {
-				break
-			}
-			if st.State == "error" || st.State == "cancelled" {
-				return fmt.Errorf("training %s: %s %s", subjects[i], st.State, st.Error)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return nil
-}
-
 // scoreAll scores every subject's test file with one /output call each, two
 // at a time, and computes the equal-error rates.
-func scoreAll(url, det string, subjects []string, genuine int) (*DetectorResult, error) {
+func scoreAll(srv *evalserve.Server, det string, subjects []string, genuine int) (*DetectorResult, error) {
 	d := &DetectorResult{Name: det, EER: map[string]float64{}}
 	var (
 		mu       sync.Mutex
@@ -345,18 +259,15 @@ func scoreAll(url, det string, subjects []string, genuine int) (*DetectorResult,
 	for range 2 {
 		wg.Go(func() {
 			for s := range next {
-				var out struct{ OutputVector []float64 }
-				t0 := time.Now()
-				_, err := postJSON(url+"/output", fmt.Sprintf(`{"Files": ["test/%s.csv"], "model": %q}`, s, s), &out)
-				took := time.Since(t0)
+				scores, took, err := srv.Output(s, "test/"+s+".csv")
 				mu.Lock()
 				switch {
 				case err != nil && firstErr == nil:
 					firstErr = err
-				case err == nil && len(out.OutputVector) <= genuine:
-					firstErr = fmt.Errorf("%s: %d scores for a test file of more than %d rows", s, len(out.OutputVector), genuine)
+				case err == nil && len(scores) <= genuine:
+					firstErr = fmt.Errorf("%s: %d scores for a test file of more than %d rows", s, len(scores), genuine)
 				case err == nil:
-					d.EER[s] = EER(out.OutputVector[:genuine], out.OutputVector[genuine:])
+					d.EER[s] = EER(scores[:genuine], scores[genuine:])
 					lat = append(lat, took)
 				}
 				mu.Unlock()
