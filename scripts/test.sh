@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs herd's whole test suite. Installs what the tests need (Python 3, Lua 5.1,
-# lua-cjson, Chromium, chromedriver, the Python Selenium bindings, numpy) from Debian
+# LuaJIT, lua-cjson, Chromium, chromedriver, the Python Selenium bindings, numpy) from Debian
 # packages when missing, and starts the local PostgreSQL cluster if it is
 # installed but stopped.
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v python3 >/dev/null || missing+=(python3)
 command -v lua5.1 >/dev/null || missing+=(lua5.1)
+command -v luajit >/dev/null || missing+=(luajit)
 if ! lua5.1 -e 'require "cjson"' >/dev/null 2>&1; then missing+=(lua-cjson); fi
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)

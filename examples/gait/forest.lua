@@ -24,6 +24,19 @@ local function rng(seed)
   end
 end
 
+-- A leaf keeps the classes it saw as a flat list {class, frequency, ...}:
+-- compact in JSON when most leaves are pure, as grown trees' are.
+local function leaf(counts, n, k)
+  local l = {}
+  for c = 1, k do
+    if counts[c] > 0 then
+      l[#l + 1] = c
+      l[#l + 1] = counts[c] / n
+    end
+  end
+  return { leaf = l }
+end
+
 local function gini_gain(left, right, nl, nr, k)
   -- Weighted Gini impurity of the two sides (lower is better).
   local gl, gr = 1, 1
@@ -35,7 +48,7 @@ local function gini_gain(left, right, nl, nr, k)
 end
 
 -- grow builds the subtree over rows idx[lo..hi] and returns its node:
--- {f, threshold, left, right} or {leaf = {frequencies}}.
+-- {f = feature, t = threshold, l = left, r = right} or a leaf.
 local function grow(X, y, k, idx, lo, hi, opts, rand, depth)
   local n = hi - lo + 1
   local counts = {}
@@ -44,9 +57,7 @@ local function grow(X, y, k, idx, lo, hi, opts, rand, depth)
   local pure = false
   for c = 1, k do if counts[c] == n then pure = true end end
   if pure or n <= opts.min_leaf or depth >= opts.max_depth then
-    local freq = {}
-    for c = 1, k do freq[c] = counts[c] / n end
-    return { leaf = freq }
+    return leaf(counts, n, k)
   end
 
   local p = #X[idx[lo]]
@@ -73,9 +84,7 @@ local function grow(X, y, k, idx, lo, hi, opts, rand, depth)
     end
   end
   if best_f == nil then -- every tried feature is constant here
-    local freq = {}
-    for c = 1, k do freq[c] = counts[c] / n end
-    return { leaf = freq }
+    return leaf(counts, n, k)
   end
 
   -- Partition idx[lo..hi] in place around the threshold.
@@ -128,7 +137,8 @@ function M.predict(model, row)
     while node.leaf == nil do
       if row[node.f] <= node.t then node = node.l else node = node.r end
     end
-    for c = 1, model.k do prob[c] = prob[c] + node.leaf[c] end
+    local l = node.leaf
+    for i = 1, #l, 2 do prob[l[i]] = prob[l[i]] + l[i + 1] end
   end
   local best = 1
   for c = 1, model.k do

@@ -31,9 +31,10 @@ func Build(root, dir string) (string, error) {
 
 // Server is one running `herd serve`.
 type Server struct {
-	URL  string
-	cmd  *exec.Cmd
-	logs bytes.Buffer
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logs   bytes.Buffer
 }
 
 // Start runs `herd serve` with args on a free loopback port and waits until
@@ -52,7 +53,14 @@ func Start(herd string, args ...string) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
 	}
+	s.exited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("herd serve exited:\n%s", s.logs.String())
+		default:
+		}
 		resp, err := http.Get(s.URL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
@@ -70,7 +78,7 @@ func Start(herd string, args ...string) (*Server, error) {
 // Stop ends the server (SIGTERM, then waits).
 func (s *Server) Stop() {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
+	<-s.exited
 }
 
 func (s *Server) post(path string, body any, out any) error {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/herd-ml/herd/examples/internal/evalserve"
 	"github.com/herd-ml/herd/internal/testenv"
 )
 
@@ -39,9 +40,9 @@ func TestProtocolThroughHerd(t *testing.T) {
 		testenv.Missing(t, "Debian's python3-numpy for /usr/bin/python3: %v", err)
 	}
 	dir := t.TempDir()
-	herd := filepath.Join(dir, "herd")
-	if out, err := exec.Command("go", "build", "-o", herd, "../../../cmd/herd").CombinedOutput(); err != nil {
-		t.Fatalf("build herd: %v\n%s", err, out)
+	herd, err := evalserve.Build("../../..", dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	ds := &Dataset{Header: []string{"H.a", "DD.a.b", "UD.a.b", "H.b"}, Reps: map[string][][]string{}}
