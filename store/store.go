@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,6 +58,30 @@ type Store interface {
 type Local interface {
 	// Path returns the directory holding version id of key.
 	Path(key, id string) string
+}
+
+// PruneSchedule says when a model key is due for pruning: at most once per
+// Every, because listing a busy key's versions on every save would make
+// saving quadratic. The zero value with Every set is ready to use.
+type PruneSchedule struct {
+	Every time.Duration
+
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// Due reports whether key is due, and if so starts its next period.
+func (p *PruneSchedule) Due(key string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last[key]) < p.Every {
+		return false
+	}
+	if p.last == nil {
+		p.last = map[string]time.Time{}
+	}
+	p.last[key] = time.Now()
+	return true
 }
 
 // DefaultKeep is how many versions of each model a store keeps.

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/herd-ml/herd/store"
@@ -23,11 +22,9 @@ import (
 
 // Store is a store.Store in a directory.
 type Store struct {
-	root string
-	keep int
-
-	mu         sync.Mutex
-	lastPruned map[string]time.Time // per key: listing a busy key on every save would be quadratic
+	root  string
+	keep  int
+	prune store.PruneSchedule
 }
 
 var (
@@ -52,7 +49,7 @@ func New(root string, keep int) (*Store, error) {
 	if keep < 1 {
 		keep = store.DefaultKeep
 	}
-	return &Store{root: root, keep: keep, lastPruned: make(map[string]time.Time)}, nil
+	return &Store{root: root, keep: keep, prune: store.PruneSchedule{Every: pruneEvery}}, nil
 }
 
 // Latest implements store.Store.
@@ -96,25 +93,15 @@ func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error
 	if err := pointAtomic(filepath.Join(keyDir, "LATEST"), id); err != nil {
 		return store.Version{}, err
 	}
-	if s.duePrune(key) {
-		s.prune(keyDir, id)
+	if s.prune.Due(key) {
+		s.pruneKey(keyDir, id)
 	}
 	return store.Version{ID: id, Created: store.VersionTime(id)}, nil
 }
 
-func (s *Store) duePrune(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Since(s.lastPruned[key]) < pruneEvery {
-		return false
-	}
-	s.lastPruned[key] = time.Now()
-	return true
-}
-
-// prune removes versions of a key beyond the newest s.keep, once they are
+// pruneKey removes versions of a key beyond the newest s.keep, once they are
 // older than pruneAfter. Failures only leave old versions behind.
-func (s *Store) prune(keyDir, latest string) {
+func (s *Store) pruneKey(keyDir, latest string) {
 	entries, err := os.ReadDir(keyDir)
 	if err != nil {
 		return

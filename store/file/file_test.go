@@ -63,9 +63,7 @@ func TestPrune(t *testing.T) {
 	// forget the last run so the second save prunes.)
 	for i := range 2 {
 		if i == 1 {
-			s.mu.Lock()
-			clear(s.lastPruned)
-			s.mu.Unlock()
+			s.prune = store.PruneSchedule{Every: pruneEvery}
 		}
 		src := t.TempDir()
 		if _, err := s.Save(ctx, "m", src); err != nil {

@@ -29,7 +29,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,9 +46,7 @@ type Store struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	keep   int
-
-	mu         sync.Mutex
-	lastPruned map[string]time.Time
+	prune  store.PruneSchedule
 }
 
 var _ store.Store = (*Store)(nil)
@@ -89,7 +86,7 @@ func New(ctx context.Context, client *s3.Client, uri string, keep int) (*Store, 
 		}
 		return nil, fmt.Errorf("model store %s: %s", uri, s3client.Short(err))
 	}
-	return &Store{client: client, bucket: u.Host, prefix: prefix, keep: keep, lastPruned: map[string]time.Time{}}, nil
+	return &Store{client: client, bucket: u.Host, prefix: prefix, keep: keep, prune: store.PruneSchedule{Every: pruneEvery}}, nil
 }
 
 func (s *Store) latestKey(key string) string       { return s.prefix + key + "/LATEST" }
@@ -168,8 +165,8 @@ func (s *Store) Save(ctx context.Context, key, dir string) (store.Version, error
 	if err := s.put(ctx, s.latestKey(key), []byte(id)); err != nil {
 		return store.Version{}, s.wrap(key, "cannot point at version "+id, err)
 	}
-	if s.duePrune(key) {
-		s.prune(ctx, key, id)
+	if s.prune.Due(key) {
+		s.pruneKey(ctx, key, id)
 	}
 	return store.Version{ID: id, Created: store.VersionTime(id)}, nil
 }
@@ -275,20 +272,10 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.deleteObjects(ctx, objects)
 }
 
-func (s *Store) duePrune(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if time.Since(s.lastPruned[key]) < pruneEvery {
-		return false
-	}
-	s.lastPruned[key] = time.Now()
-	return true
-}
-
-// prune removes key's complete versions beyond the newest s.keep once they
+// pruneKey removes key's complete versions beyond the newest s.keep once they
 // are older than pruneAfter, and what interrupted saves left once it is
 // older than abandonedAfter. Failures only leave old objects behind.
-func (s *Store) prune(ctx context.Context, key, latest string) {
+func (s *Store) pruneKey(ctx context.Context, key, latest string) {
 	objects, err := s.list(ctx, s.prefix+key+"/")
 	if err != nil {
 		return

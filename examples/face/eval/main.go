@@ -42,16 +42,11 @@ func run(data, herd, python string, splits int) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "herd-face-")
+	tmp, herd, err := evalserve.Scratch("herd-face-", herd)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if herd == "" {
-		if herd, err = evalserve.Build(".", tmp); err != nil {
-			return err
-		}
-	}
 	worker, err := filepath.Abs("examples/face/worker.py")
 	if err != nil {
 		return err

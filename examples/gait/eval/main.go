@@ -46,16 +46,11 @@ func run(dataPath, herd, lua string, trees int) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "herd-gait-")
+	tmp, herd, err := evalserve.Scratch("herd-gait-", herd)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if herd == "" {
-		if herd, err = evalserve.Build(".", tmp); err != nil {
-			return err
-		}
-	}
 	tasks := []Task{ActivityTask(ds), GaitTask(ds)}
 	results, err := Evaluate(tasks, 10, Setup{Herd: herd, Worker: lua + " " + mustAbs("examples/gait/worker.lua") + fmt.Sprintf(" --trees %d", trees), Dir: tmp})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,25 @@ func Build(root, dir string) (string, error) {
 		return "", fmt.Errorf("build herd: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// Scratch makes a temporary directory for an evaluation and, when herd is
+// "", builds herd into it (from the repository root, the working
+// directory). It returns the directory and the herd binary; remove the
+// directory when done.
+func Scratch(prefix, herd string) (dir, bin string, err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", "", err
+	}
+	if herd != "" {
+		return dir, herd, nil
+	}
+	if bin, err = Build(".", dir); err != nil {
+		os.RemoveAll(dir)
+		return "", "", err
+	}
+	return dir, bin, nil
 }
 
 // Server is one running `herd serve`.

@@ -68,16 +68,11 @@ func run(dataPath, herd, python string, dets []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "herd-keystroke-")
+	tmp, herd, err := evalserve.Scratch("herd-keystroke-", herd)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if herd == "" {
-		if herd, err = evalserve.Build(".", tmp); err != nil {
-			return err
-		}
-	}
 	p := Protocol{Train: 200, Genuine: 200, Impostor: 5}
 	res, err := Evaluate(ds, p, Setup{Herd: herd, Python: python, Worker: "examples/keystroke/worker.py", Dir: tmp}, dets)
 	if err != nil {
