@@ -92,6 +92,7 @@ type Hub struct {
 	// which count every read and write as the session's activity.
 	wsProxy *httputil.ReverseProxy
 	metrics *metrics
+	graphql http.HandlerFunc // POST /graphql, Selenium Grid's subset
 
 	mu       sync.Mutex
 	nodes    map[string]*nodeEntry
@@ -208,6 +209,7 @@ func New(cfg Config) *Hub {
 		ErrorHandler: errorHandler,
 	}
 	h.metrics = newMetrics(h)
+	h.graphql = h.graphqlHandler()
 	return h
 }
 
@@ -263,6 +265,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.command(w, r, id, rest)
 	case path == "/status" && r.Method == http.MethodGet:
 		h.status(w)
+	case r.URL.Path == "/graphql":
+		h.graphql(w, r)
 	case r.URL.Path == "/metrics" && r.Method == http.MethodGet:
 		h.metrics.handler.ServeHTTP(w, r)
 	case r.URL.Path == "/ui" || r.URL.Path == "/ui/":
