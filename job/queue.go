@@ -93,6 +93,47 @@ type Queue struct {
 	client     riverClient
 	batch      *batcher
 	modelWhere string // SQL predicate on the job's model, in the database's dialect
+	countRows  func(ctx context.Context) ([]Count, error)
+}
+
+// Count is how many unfinished jobs of one model and op are in one state.
+type Count struct {
+	Model, Op string
+	State     State // StateQueued or StateRunning
+	N         int
+}
+
+// countSQL groups the queue's unfinished ML jobs; model and op are read
+// from args by the dialect's JSON operator.
+func countSQL(model, op, param string) string {
+	return `SELECT ` + model + `, ` + op + `, state, count(*) FROM river_job
+WHERE queue = ` + param + ` AND kind = '` + kindML + `' AND state IN ('available', 'pending', 'retryable', 'scheduled', 'running')
+GROUP BY 1, 2, 3`
+}
+
+// Counts returns the unfinished jobs by model, op and state (queued or
+// running), read in one query for metrics and autoscalers.
+func (q *Queue) Counts(ctx context.Context) ([]Count, error) { return q.countRows(ctx) }
+
+func collectCounts(next func() bool, scan func(model, op, state *string, n *int) error) ([]Count, error) {
+	byKey := map[[3]string]int{}
+	for next() {
+		var model, op, state string
+		var n int
+		if err := scan(&model, &op, &state, &n); err != nil {
+			return nil, err
+		}
+		st := StateQueued
+		if state == "running" {
+			st = StateRunning
+		}
+		byKey[[3]string{model, op, string(st)}] += n
+	}
+	out := make([]Count, 0, len(byKey))
+	for k, n := range byKey {
+		out = append(out, Count{Model: k[0], Op: k[1], State: State(k[2]), N: n})
+	}
+	return out, nil
 }
 
 // OpenSQLite returns a Queue on the SQLite database db (see OpenSQLiteDB),
@@ -104,6 +145,19 @@ func OpenSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{cfg: cfg, modelWhere: "json_extract(args, '$.model') = @model"}
+	query := countSQL("json_extract(args, '$.model')", "json_extract(args, '$.op')", "?")
+	q.countRows = func(ctx context.Context) ([]Count, error) {
+		rows, err := db.QueryContext(ctx, query, cfg.Queue)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		counts, err := collectCounts(rows.Next, func(m, o, s *string, n *int) error { return rows.Scan(m, o, s, n) })
+		if err == nil {
+			err = rows.Err()
+		}
+		return counts, err
+	}
 	rc := q.riverConfig()
 	rc.PollOnly = true
 	client, err := river.NewClient(driver, rc)
@@ -135,6 +189,19 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Queue, 
 		return nil, err
 	}
 	q := &Queue{cfg: cfg, modelWhere: "args->>'model' = @model"}
+	query := countSQL("args->>'model'", "args->>'op'", "$1")
+	q.countRows = func(ctx context.Context) ([]Count, error) {
+		rows, err := pool.Query(ctx, query, cfg.Queue)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		counts, err := collectCounts(rows.Next, func(m, o, s *string, n *int) error { return rows.Scan(m, o, s, n) })
+		if err == nil {
+			err = rows.Err()
+		}
+		return counts, err
+	}
 	client, err := river.NewClient(driver, q.riverConfig())
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -135,6 +136,40 @@ func runQueueSuite(t *testing.T, open opener) {
 		if st.StartedAt == nil || st.FinishedAt == nil || st.Progress == nil || *st.Progress != 1 {
 			t.Fatalf("times or progress missing: %+v", st)
 		}
+	})
+
+	t.Run("counts by model, op and state", func(t *testing.T) {
+		t.Parallel()
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		q := start(t, open, Config{Workers: 1, Runner: runnerFunc(func(ctx context.Context, j *Job, _ func(float64)) (json.RawMessage, string, error) {
+			started <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, "", nil
+		})})
+		first, _ := q.Submit(ctx, Args{Op: "train", Model: "a"})
+		<-started // the one worker is busy: the rest stay queued
+		for range 2 {
+			_, _ = q.Submit(ctx, Args{Op: "input", Model: "a"})
+		}
+		_, _ = q.Submit(ctx, Args{Op: "train", Model: "b"})
+		counts, err := q.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, c := range counts {
+			got[c.Model+"/"+c.Op+"/"+string(c.State)] = c.N
+		}
+		want := map[string]int{"a/train/running": 1, "a/input/queued": 2, "b/train/queued": 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("Counts = %v, want %v", got, want)
+		}
+		close(release)
+		waitState(t, q, first, StateDone)
 	})
 
 	t.Run("a permanent failure ends in error at once", func(t *testing.T) {

@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/job"
 	"github.com/herd-ml/herd/model"
@@ -41,6 +43,7 @@ type Jobs interface {
 	Get(ctx context.Context, id string) (*job.Status, error)
 	List(ctx context.Context, f job.Filter) ([]*job.Status, error)
 	Cancel(ctx context.Context, id string) (*job.Status, error)
+	Counts(ctx context.Context) ([]job.Count, error)
 }
 
 // Config configures a Server. Fields marked required must be set.
@@ -66,6 +69,9 @@ type Config struct {
 	Version string
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
+	// Collectors are more Prometheus metrics for GET /metrics (fetched
+	// bytes, GPUs).
+	Collectors []prometheus.Collector
 }
 
 // Server serves the ML API. It is safe for concurrent use.
@@ -73,6 +79,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	counter atomic.Uint64
+	metrics *metrics
 }
 
 // New returns a Server.
@@ -98,6 +105,8 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/jobs/{id}", s.methods(map[string]http.HandlerFunc{"GET": s.handleJob, "DELETE": s.handleCancel}))
 	s.route("/models", "GET", s.handleModels)
 	s.mux.HandleFunc("/models/{key}", s.methods(map[string]http.HandlerFunc{"DELETE": s.handleDeleteModel}))
+	s.metrics = newMetrics(s)
+	s.route("/metrics", "GET", s.metrics.handler.ServeHTTP)
 	s.route("/healthz", "GET", s.handleHealthz)
 	s.route("/readyz", "GET", s.handleReadyz)
 	s.route("/openapi.json", "GET", s.handleOpenAPI)
@@ -108,7 +117,7 @@ func New(cfg Config) *Server {
 // endpoints are listed by GET /.
 var endpoints = []string{
 	"POST /train", "POST /input", "POST /output", "GET /status?jobId=",
-	"GET /jobs", "GET /jobs/{id}", "DELETE /jobs/{id}", "GET /models", "DELETE /models/{key}",
+	"GET /jobs", "GET /jobs/{id}", "DELETE /jobs/{id}", "GET /models", "DELETE /models/{key}", "GET /metrics",
 	"GET /healthz", "GET /readyz", "GET /openapi.json",
 }
 
@@ -245,7 +254,13 @@ func (s *Server) handleOutput(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.OutputTimeout, errOutputTimeout)
 	defer cancel()
+	start := time.Now()
 	vector, apiErr := s.output(ctx, req)
+	outcome := "ok"
+	if apiErr != nil {
+		outcome = apiErr.Code
+	}
+	s.metrics.output.WithLabelValues(outcome).Observe(time.Since(start).Seconds())
 	if apiErr != nil {
 		writeError(w, apiErr)
 		return

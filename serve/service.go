@@ -13,12 +13,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/herd-ml/herd/fetch"
 	"github.com/herd-ml/herd/fetch/filecache"
 	"github.com/herd-ml/herd/fetch/local"
 	s3fetch "github.com/herd-ml/herd/fetch/s3"
 	"github.com/herd-ml/herd/fetch/web"
+	"github.com/herd-ml/herd/gpu"
 	"github.com/herd-ml/herd/internal/s3client"
 	"github.com/herd-ml/herd/job"
 	"github.com/herd-ml/herd/model"
@@ -113,7 +115,21 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	fetcher := fetch.Mux{"file": localFiles}
-	guarded := web.New(web.Config{MaxSize: opts.MaxFileSize, AllowPrivate: opts.AllowPrivate})
+	fetched := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herd_fetch_bytes_total", Help: "Bytes of input files downloaded (cache hits excluded), by scheme.",
+	}, []string{"scheme"})
+	counted := func(scheme string) func(int64) {
+		c := fetched.WithLabelValues(scheme)
+		return func(n int64) { c.Add(float64(n)) }
+	}
+	collectors := []prometheus.Collector{fetched}
+	if g, err := gpu.Open(); err == nil {
+		collectors = append(collectors, g)
+		s.closers = append(s.closers, g.Close)
+	} else {
+		opts.Logger.Debug("serve.gpu", "metrics", "none", "why", err)
+	}
+	guarded := web.New(web.Config{MaxSize: opts.MaxFileSize, AllowPrivate: opts.AllowPrivate, Downloaded: counted("http")})
 	if opts.AllowHTTP {
 		fetcher["http"], fetcher["https"] = guarded, guarded
 	}
@@ -131,7 +147,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	objects := s3fetch.New(s3fetch.Config{Client: s3c, Bucket: opts.S3Bucket, Cache: cache, MaxSize: opts.MaxFileSize, Parallel: opts.Downloads})
+	objects := s3fetch.New(s3fetch.Config{Client: s3c, Bucket: opts.S3Bucket, Cache: cache, MaxSize: opts.MaxFileSize, Parallel: opts.Downloads, Downloaded: counted("s3")})
 	fetcher["s3"] = objects
 	if opts.S3Bucket != "" {
 		fetcher[""] = objects
@@ -206,6 +222,7 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 		TempDir:       tmp,
 		Version:       opts.Version,
 		Logger:        opts.Logger,
+		Collectors:    collectors,
 	})
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,8 +104,12 @@ func TestS3ReplicasShareModels(t *testing.T) {
 	if n := svc.srv.Gets("inputs", "query.txt"); n != 2 {
 		t.Errorf("query.txt downloaded %d times by two replicas, want 2 (one each)", n)
 	}
+	before := fetchedBytes(t, b.url)
 	if code, body := output(t, b.url, `{"files": ["s3://inputs/query.txt"], "model": "alice"}`); code != 200 || !strings.Contains(body, want) {
 		t.Fatalf("replica B again: %d %s", code, body)
+	}
+	if after := fetchedBytes(t, b.url); before < 5 || after != before {
+		t.Errorf("herd_fetch_bytes_total{scheme=\"s3\"} on replica B: %v, then %v after a cache hit; want at least 5 (query.txt), unchanged", before, after)
 	}
 	if n := svc.srv.Gets("inputs", "query.txt"); n != 2 {
 		t.Errorf("a cache hit downloaded query.txt again (%d downloads)", n)
@@ -169,4 +174,26 @@ func TestS3Kill9DuringModelUpload(t *testing.T) {
 	if len(l.Models) != 1 || l.Models[0].Latest != first || len(l.Models[0].Versions) != 1 {
 		t.Fatalf("GET /models = %+v, want only the first version %s", l, first)
 	}
+}
+
+// fetchedBytes reads herd_fetch_bytes_total{scheme="s3"} from a replica.
+func fetchedBytes(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, `herd_fetch_bytes_total{scheme="s3"} `); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no herd_fetch_bytes_total{scheme=\"s3\"} in %s/metrics", base)
+	return 0
 }

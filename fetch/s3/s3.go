@@ -33,6 +33,9 @@ type Config struct {
 	MaxSize  int64            // largest object, in bytes; default 1 GiB
 	Parallel int              // downloads at once; default 8
 	Timeout  time.Duration    // per download; default 10 minutes
+	// Downloaded, if set, is told the size of each completed download
+	// (not of cache hits): for a bytes-fetched metric.
+	Downloaded func(bytes int64)
 }
 
 // Fetcher is a fetch.Fetcher for S3 objects.
@@ -131,6 +134,9 @@ func (f *Fetcher) Fetch(ctx context.Context, uri, dir string) (string, error) {
 			return errTooLarge
 		case n != size:
 			return fmt.Errorf("object changed during the download: got %d bytes, expected %d", n, size)
+		}
+		if f.cfg.Downloaded != nil {
+			f.cfg.Downloaded(n)
 		}
 		return nil
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	AllowPrivate bool
 	// Timeout bounds one download; default 5 minutes.
 	Timeout time.Duration
+	// Downloaded, if set, is told the size of each completed download.
+	Downloaded func(bytes int64)
 }
 
 // Fetcher downloads over HTTP(S). It is safe for concurrent use.
@@ -135,6 +137,9 @@ func (f *Fetcher) Fetch(ctx context.Context, uri, dir string) (string, error) {
 	if n > f.cfg.MaxSize {
 		_ = os.Remove(name)
 		return "", fetch.Errorf(fetch.KindTooLarge, uri, "over the limit of %d bytes", f.cfg.MaxSize)
+	}
+	if f.cfg.Downloaded != nil {
+		f.cfg.Downloaded(n)
 	}
 	return name, nil
 }
