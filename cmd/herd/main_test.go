@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -287,5 +288,64 @@ func TestServeEnvironment(t *testing.T) {
 	}
 	if len(f.opts.FilesRoots) != 2 || f.opts.FilesRoots[1] != "/b" {
 		t.Fatalf("files roots = %v", f.opts.FilesRoots)
+	}
+}
+
+// TestServeSIGTERM: on SIGTERM a replica stops taking jobs, lets its running
+// job finish, and exits; the jobs still queued stay queued and another
+// replica runs them.
+func TestServeSIGTERM(t *testing.T) {
+	t.Parallel()
+
+	dbURL := testenv.PostgresSchema(t)
+	root := filesRoot(t)
+	shared := t.TempDir()
+	args := func() []string {
+		return []string{"--worker", misbehaveWorker(t), "--files-root", root, "--database-url", dbURL, "--data-dir", t.TempDir(),
+			"--model-store", filepath.Join(shared, "models"), "--workers", "1", "--poll-interval", "20ms", "--shutdown-grace", "30s"}
+	}
+	records := []string{filepath.Join(shared, "a.log"), filepath.Join(shared, "b.log")}
+	a := startReplica(t, []string{"HERD_TEST_RECORD=" + records[0]}, args()...)
+
+	slow := post(t, a.url+"/train", `{"Files": ["a.txt"], "model": "slow"}`)
+	for status(t, a.url, slow).State != "running" {
+		time.Sleep(20 * time.Millisecond)
+	}
+	queued := []string{
+		post(t, a.url+"/input", `{"Files": ["a.txt"], "model": "later1"}`),
+		post(t, a.url+"/input", `{"Files": ["a.txt"], "model": "later2"}`),
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- a.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("replica A exited with %v:\n%s", err, a.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("replica A still running 30 s after SIGTERM:\n%s", a.logs.String())
+	}
+	ran := func(record string) string {
+		b, _ := os.ReadFile(record)
+		return string(b)
+	}
+	if got := ran(records[0]); !strings.Contains(got, "train slow job-"+slow) || strings.Contains(got, "later") {
+		t.Fatalf("replica A ran %q; want the running job finished and nothing new taken", got)
+	}
+
+	b := startReplica(t, []string{"HERD_TEST_RECORD=" + records[1]}, args()...)
+	if st := status(t, b.url, slow); st.State != "done" {
+		t.Fatalf("the job running at SIGTERM: %+v, want done", st)
+	}
+	for _, id := range queued {
+		if st := waitEnded(t, b.url, id, 30*time.Second); st.State != "done" {
+			t.Fatalf("queued job %s: %+v", id, st)
+		}
+	}
+	if got := ran(records[1]); !strings.Contains(got, "later1") || !strings.Contains(got, "later2") {
+		t.Fatalf("replica B ran %q; want the two jobs left queued", got)
 	}
 }

@@ -150,7 +150,9 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		_ = svc.Stop(ctx)
 		return err
 	}
-	if err := svc.Start(ctx); err != nil {
+	// The workers and the queue outlive ctx: on SIGTERM, Stop below lets
+	// running jobs finish within --shutdown-grace instead of cutting them.
+	if err := svc.Start(context.WithoutCancel(ctx)); err != nil {
 		_ = svc.Stop(ctx)
 		return err
 	}
