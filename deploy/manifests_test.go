@@ -337,3 +337,66 @@ func mustSeconds(t *testing.T, d string) float64 {
 	}
 	return dur.Seconds()
 }
+
+// TestDockerfiles checks what can be checked without a Docker daemon: the
+// compose file parses, every image it builds has its Dockerfile, every file
+// a Dockerfile copies from the repository exists, and every worker a
+// service runs is copied into its image.
+func TestDockerfiles(t *testing.T) {
+	t.Parallel()
+	var compose struct {
+		Services map[string]struct {
+			Build *struct {
+				Dockerfile string `json:"dockerfile"`
+			} `json:"build"`
+			Command []string `json:"command"`
+		} `json:"services"`
+	}
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	copied := map[string][]string{} // Dockerfile -> repository paths it copies
+	files, _ := filepath.Glob("docker/*.Dockerfile")
+	if len(files) < 4 {
+		t.Fatalf("%d Dockerfiles, want herd, the node and the two worker images", len(files))
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 3 || fields[0] != "COPY" || strings.HasPrefix(fields[1], "--from") || fields[1] == "." {
+				continue
+			}
+			for _, src := range fields[1 : len(fields)-1] {
+				if _, err := os.Stat(filepath.Join("..", src)); err != nil {
+					t.Errorf("%s copies %s: %v", f, src, err)
+				}
+				copied["deploy/"+f] = append(copied["deploy/"+f], src)
+			}
+		}
+		if !strings.Contains(string(raw), "USER ") || strings.Contains(string(raw), "USER root") {
+			t.Errorf("%s: the image must run as a non-root USER", f)
+		}
+	}
+	for name, svc := range compose.Services {
+		if svc.Build == nil {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("..", svc.Build.Dockerfile)); err != nil {
+			t.Errorf("compose service %s builds %s: %v", name, svc.Build.Dockerfile, err)
+		}
+		if worker := flagValue(svc.Command, "--worker"); worker != "" {
+			script := strings.Fields(worker)[1]
+			if !slices.ContainsFunc(copied[svc.Build.Dockerfile], func(src string) bool { return strings.HasPrefix(script, strings.TrimSuffix(src, "/")) }) {
+				t.Errorf("compose service %s runs %s, which %s does not copy", name, script, svc.Build.Dockerfile)
+			}
+		}
+	}
+}
