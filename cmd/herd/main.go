@@ -72,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return (&MergeCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "standalone":
 		return (&StandaloneCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
+	case "up":
+		return (&UpCommand{Stdout: stdout, Stderr: stderr}).Run(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "herd", version)
 		return nil
@@ -100,6 +102,7 @@ a WebDriver grid that Selenium clients use unchanged.
 
 Usage:
   herd serve --worker CMD [flags]   serve an algorithm (herd serve -h for flags)
+  herd up                           a demo on this machine: a grid and the example ML services
   herd standalone [flags]           a WebDriver grid in one process (hub + local Chromium node)
   herd hub [flags]                  a WebDriver grid hub on :4444
   herd node --hub URL [flags]       a node running browsers for a hub
