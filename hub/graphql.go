@@ -135,7 +135,7 @@ func (h *Hub) snapshot(r *http.Request) *gridSnapshot {
 					ID: se.id, Capabilities: jsonText(se.capabilities), StartTime: se.created.UTC().Format(time.RFC3339),
 					URI: n.uri.String(), NodeID: n.id, NodeURI: n.uri.String(),
 					SessionDurationMillis: fmt.Sprint(now.Sub(se.created).Milliseconds()),
-					Slot: gqlSlot{ID: fmt.Sprintf("%s-%d-%d", n.id, i, k), Stereotype: jsonText(sl.stereotype), LastStarted: sl.lastStarted.UTC().Format(time.RFC3339)},
+					Slot:                  gqlSlot{ID: fmt.Sprintf("%s-%d-%d", n.id, i, k), Stereotype: jsonText(sl.stereotype), LastStarted: sl.lastStarted.UTC().Format(time.RFC3339)},
 				}
 				k++
 				gn.Sessions = append(gn.Sessions, gs)

@@ -175,4 +175,3 @@ func TestGraphQLErrors(t *testing.T) {
 		t.Fatalf("GET /graphql: %d %s, want 405", status, body)
 	}
 }
-
