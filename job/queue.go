@@ -115,12 +115,21 @@ GROUP BY 1, 2, 3`
 // running), read in one query for metrics and autoscalers.
 func (q *Queue) Counts(ctx context.Context) ([]Count, error) { return q.countRows(ctx) }
 
-func collectCounts(next func() bool, scan func(model, op, state *string, n *int) error) ([]Count, error) {
+// rows is what database/sql's and pgx's query results share.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// collectCounts reads countSQL's rows, folding River's waiting states into
+// queued.
+func collectCounts(r rows) ([]Count, error) {
 	byKey := map[[3]string]int{}
-	for next() {
+	for r.Next() {
 		var model, op, state string
 		var n int
-		if err := scan(&model, &op, &state, &n); err != nil {
+		if err := r.Scan(&model, &op, &state, &n); err != nil {
 			return nil, err
 		}
 		st := StateQueued
@@ -133,7 +142,7 @@ func collectCounts(next func() bool, scan func(model, op, state *string, n *int)
 	for k, n := range byKey {
 		out = append(out, Count{Model: k[0], Op: k[1], State: State(k[2]), N: n})
 	}
-	return out, nil
+	return out, r.Err()
 }
 
 // OpenSQLite returns a Queue on the SQLite database db (see OpenSQLiteDB),
@@ -152,11 +161,7 @@ func OpenSQLite(ctx context.Context, db *sql.DB, cfg Config) (*Queue, error) {
 			return nil, err
 		}
 		defer rows.Close()
-		counts, err := collectCounts(rows.Next, func(m, o, s *string, n *int) error { return rows.Scan(m, o, s, n) })
-		if err == nil {
-			err = rows.Err()
-		}
-		return counts, err
+		return collectCounts(rows)
 	}
 	rc := q.riverConfig()
 	rc.PollOnly = true
@@ -196,11 +201,7 @@ func OpenPostgres(ctx context.Context, pool *pgxpool.Pool, cfg Config) (*Queue, 
 			return nil, err
 		}
 		defer rows.Close()
-		counts, err := collectCounts(rows.Next, func(m, o, s *string, n *int) error { return rows.Scan(m, o, s, n) })
-		if err == nil {
-			err = rows.Err()
-		}
-		return counts, err
+		return collectCounts(rows)
 	}
 	client, err := river.NewClient(driver, q.riverConfig())
 	if err != nil {
