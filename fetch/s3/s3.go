@@ -143,7 +143,8 @@ func (f *Fetcher) Fetch(ctx context.Context, uri, dir string) (string, error) {
 	if f.cfg.Cache == nil {
 		err = fetch.WriteNew(ctx, dst, download)
 	} else {
-		_, err = f.cfg.Cache.Fetch(ctx, uri+"\x00"+etag, dst, size, download)
+		// Keyed by the object, not the spelling: "k" and "s3://bucket/k" share.
+		_, err = f.cfg.Cache.Fetch(ctx, obj.String()+"\x00"+etag, dst, size, download)
 	}
 	if errors.Is(err, errTooLarge) {
 		return "", fetch.Errorf(fetch.KindTooLarge, uri, "over the limit of %d bytes (--max-file-size)", f.cfg.MaxSize)

@@ -70,6 +70,9 @@ func TestFetch(t *testing.T) {
 		if got := readFile(t, p); got != "1,2,3" {
 			t.Fatalf("content %q", got)
 		}
+		if n := srv.Gets("data", "in/a.csv"); n != 1 {
+			t.Fatalf("the same object by another name was downloaded again (%d downloads)", n)
+		}
 	})
 
 	t.Run("a changed object is downloaded again", func(t *testing.T) {
