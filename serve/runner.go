@@ -85,7 +85,9 @@ func downloadDir(f fetch.Fetcher, tempDir, prefix string, uris []string) (string
 }
 
 // fetchAll fetches every URI into dir; the paths come in the URIs' order.
-// Downloads (dir != "") run side by side: each costs at least a round trip.
+// Downloads (dir != "") run side by side, each distinct URI once: each
+// costs at least a round trip, and a repeated URI would download into the
+// same local name.
 func fetchAll(ctx context.Context, f fetch.Fetcher, uris []string, dir string) ([]string, error) {
 	paths := make([]string, len(uris))
 	if dir == "" || len(uris) == 1 {
@@ -98,15 +100,26 @@ func fetchAll(ctx context.Context, f fetch.Fetcher, uris []string, dir string) (
 		}
 		return paths, nil
 	}
+	first := map[string]int{} // URI -> index of its first occurrence
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, uri := range uris {
+		if _, seen := first[uri]; seen {
+			continue
+		}
+		first[uri] = i
 		g.Go(func() (err error) {
 			paths[i], err = f.Fetch(gctx, uri, dir)
 			return err
 		})
 	}
-	return paths, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for i, uri := range uris {
+		paths[i] = paths[first[uri]]
+	}
+	return paths, nil
 }
 
 // errFromFetch maps a fetch failure to the API's answer.

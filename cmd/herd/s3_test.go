@@ -98,8 +98,9 @@ func TestS3ReplicasShareModels(t *testing.T) {
 		t.Fatalf("replica B /output = %d %s, want %s", code, body, want)
 	}
 	fresh := svc.replica(t)
-	if code, body := output(t, fresh.url, `{"files": ["query.txt"], "model": "alice"}`); code != 200 || !strings.Contains(body, want) {
-		t.Fatalf("a fresh replica's /output = %d %s, want %s", code, body, want)
+	// The same object three times, by two names: one download, three answers.
+	if code, body := output(t, fresh.url, `{"files": ["query.txt", "s3://inputs/query.txt", "query.txt"], "model": "alice"}`); code != 200 || !strings.Contains(body, `"outputVector":[3,3,3]`) {
+		t.Fatalf("a fresh replica's /output = %d %s, want [3,3,3]", code, body)
 	}
 	if n := svc.srv.Gets("inputs", "query.txt"); n != 2 {
 		t.Errorf("query.txt downloaded %d times by two replicas, want 2 (one each)", n)
