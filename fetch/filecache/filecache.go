@@ -38,8 +38,6 @@ type Cache struct {
 	lru     *list.List // of *entry, most recently used first
 	entries map[string]*list.Element
 	group   singleflight.Group
-
-	hits, misses int64
 }
 
 type entry struct {
@@ -91,22 +89,12 @@ func (c *Cache) Fetch(ctx context.Context, key, dst string, size int64, fill Fil
 	case <-ctx.Done():
 		return false, context.Cause(ctx)
 	}
-	c.mu.Lock()
-	c.misses++
-	c.mu.Unlock()
 	if c.linkCached(key, dst) {
 		return false, nil
 	}
 	// Evicted between the download and now (a cache much smaller than the
 	// working set): fetch it for this caller alone.
 	return false, fetch.WriteNew(ctx, dst, fill)
-}
-
-// Stats returns the number of hits and misses so far.
-func (c *Cache) Stats() (hits, misses int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hits, c.misses
 }
 
 // Size returns the bytes the cache holds.
@@ -136,7 +124,6 @@ func (c *Cache) linkCached(key, dst string) bool {
 		}
 	}
 	c.lru.MoveToFront(el)
-	c.hits++
 	return true
 }
 
