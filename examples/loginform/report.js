@@ -71,6 +71,7 @@ const rows = [...byURL.values()]
 console.log('| corpus | pages with a login form | username | password | submit | form (all labelled fields) | pages without | false positives |')
 console.log('|---|---|---|---|---|---|---|---|')
 const groups = [
+  ['both corpora', () => true],
   ['Fathom (all)', (r) => r.corpus === 'fathom'],
   ['Fathom training', (r) => r.corpus === 'fathom' && r.split === 'training'],
   ['Fathom validation', (r) => r.corpus === 'fathom' && r.split === 'validation'],
