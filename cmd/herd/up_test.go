@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"math/rand/v2"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,10 @@ func TestUp(t *testing.T) {
 	gridtest.Chrome(t)
 	testenv.Command(t, "python3")
 
-	gridPort, port := freePort(t), freePort(t)
+	// herd up takes consecutive ports from --port: take them below the
+	// kernel's ephemeral range, where the free ports other tests are handed
+	// (testenv.FreeAddr) never come from.
+	gridPort, port := freePort(t), freeRun(t, 5)
 	cmd := exec.Command(herdBinary, "up", "--grid-port", strconv.Itoa(gridPort), "--port", strconv.Itoa(port),
 		"--data-dir", filepath.Join(t.TempDir(), "up"))
 	cmd.Dir = "../.."
@@ -88,6 +92,29 @@ func TestUpOutsideTheRepository(t *testing.T) {
 	if code := exitCode(err); code != 2 || !strings.Contains(string(out), "run it from the repository root") {
 		t.Fatalf("herd up outside the repository: exit %d, %s", code, out)
 	}
+}
+
+// freeRun returns the first of n consecutive free ports in 20000-29999.
+func freeRun(t *testing.T, n int) int {
+	t.Helper()
+	for base := 20000 + rand.IntN(9000); base < 29990; base += n {
+		var held []net.Listener
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				break
+			}
+			held = append(held, ln)
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if len(held) == n {
+			return base
+		}
+	}
+	t.Fatal("no run of free ports")
+	return 0
 }
 
 func freePort(t *testing.T) int {
