@@ -65,6 +65,15 @@ type Options struct {
 	Logger        *slog.Logger
 }
 
+// unavailable is the fetcher of a scheme whose client could not be built.
+type unavailable struct{ err error }
+
+func (u unavailable) Check(uri string) error {
+	return fetch.Errorf(fetch.KindUnavailable, uri, "S3 is not usable here: %v", u.err)
+}
+
+func (u unavailable) Fetch(_ context.Context, uri, _ string) (string, error) { return "", u.Check(uri) }
+
 // openStore opens the model store opts name: s3://bucket/prefix, or
 // file:///dir or a path.
 func openStore(ctx context.Context, opts Options, client *s3.Client) (store.Store, error) {
@@ -135,22 +144,30 @@ func Open(ctx context.Context, opts Options) (*Service, error) {
 	}
 
 	// Building the client contacts nothing; credentials are looked up at
-	// the first S3 call.
+	// the first S3 call. A broken AWS configuration (AWS_PROFILE naming no
+	// profile, say) stops the start only where S3 is configured; elsewhere
+	// s3:// inputs fail with its reason.
 	s3c, err := s3client.New(ctx, opts.S3)
-	if err != nil {
+	usesS3 := opts.S3Bucket != "" || strings.HasPrefix(opts.ModelStore, "s3://")
+	switch {
+	case err != nil && usesS3:
 		return nil, err
-	}
-	if opts.CacheSize <= 0 {
-		opts.CacheSize = 1 << 30
-	}
-	cache, err := filecache.New(filepath.Join(opts.DataDir, "cache", "files"), opts.CacheSize)
-	if err != nil {
-		return nil, err
-	}
-	objects := s3fetch.New(s3fetch.Config{Client: s3c, Bucket: opts.S3Bucket, Cache: cache, MaxSize: opts.MaxFileSize, Parallel: opts.Downloads, Downloaded: counted("s3")})
-	fetcher["s3"] = objects
-	if opts.S3Bucket != "" {
-		fetcher[""] = objects
+	case err != nil:
+		opts.Logger.Warn("serve.s3", "error", err)
+		fetcher["s3"] = unavailable{err}
+	default:
+		if opts.CacheSize <= 0 {
+			opts.CacheSize = 1 << 30
+		}
+		cache, err := filecache.New(filepath.Join(opts.DataDir, "cache", "files"), opts.CacheSize)
+		if err != nil {
+			return nil, err
+		}
+		objects := s3fetch.New(s3fetch.Config{Client: s3c, Bucket: opts.S3Bucket, Cache: cache, MaxSize: opts.MaxFileSize, Parallel: opts.Downloads, Downloaded: counted("s3")})
+		fetcher["s3"] = objects
+		if opts.S3Bucket != "" {
+			fetcher[""] = objects
+		}
 	}
 
 	st, err := openStore(ctx, opts, s3c)

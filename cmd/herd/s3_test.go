@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -197,4 +199,24 @@ func fetchedBytes(t *testing.T, base string) float64 {
 	}
 	t.Fatalf("no herd_fetch_bytes_total{scheme=\"s3\"} in %s/metrics", base)
 	return 0
+}
+
+// A broken AWS configuration stops herd serve only where S3 is configured;
+// elsewhere it starts, and s3:// inputs fail with the reason.
+func TestServeWithBrokenAWSConfig(t *testing.T) {
+	t.Parallel()
+	env := []string{"AWS_PROFILE=herd-no-such-profile", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	r := startReplica(t, env, "--worker", misbehaveWorker(t), "--files-root", filesRoot(t), "--data-dir", t.TempDir())
+	code, body := output(t, r.url, `{"files": ["s3://bucket/key.csv"]}`)
+	if code != 502 || !strings.Contains(body, "herd-no-such-profile") {
+		t.Fatalf("/output with s3:// under a broken AWS config = %d %s, want 502 naming the profile", code, body)
+	}
+
+	cmd := exec.Command(herdBinary, "serve", "--addr", testenv.FreeAddr(t), "--worker", misbehaveWorker(t),
+		"--data-dir", t.TempDir(), "--s3-bucket", "inputs")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "herd-no-such-profile") {
+		t.Fatalf("with --s3-bucket and a broken AWS config herd serve should refuse to start naming the profile: %v\n%s", err, out)
+	}
 }
