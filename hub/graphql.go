@@ -74,14 +74,12 @@ func (h *Hub) graphqlHandler() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
-			http.Error(w, `{"errors":[{"message":"POST a {\"query\": ...} body"}]}`, http.StatusMethodNotAllowed)
+			graphqlError(w, http.StatusMethodNotAllowed, `POST a {"query": "..."} body`)
 			return
 		}
 		var req graphqlRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"message": "the body must be JSON: {\"query\": \"...\"}: " + err.Error()}}})
+			graphqlError(w, http.StatusBadRequest, `the body must be JSON: {"query": "..."}: `+err.Error())
 			return
 		}
 		// One snapshot per request, so every field agrees with the others.
@@ -90,6 +88,13 @@ func (h *Hub) graphqlHandler() http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
 	}
+}
+
+// graphqlError answers in GraphQL's error shape.
+func graphqlError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"message": msg}}})
 }
 
 type snapshotKey struct{}
