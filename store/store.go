@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,22 @@ func (p *PruneSchedule) Due(key string) bool {
 	}
 	p.last[key] = time.Now()
 	return true
+}
+
+// Expendable returns the versions (IDs of one key's complete versions, in
+// any order) that a store keeping keep versions may remove: all but latest
+// and the newest keep-1 others, and of those only the ones saved more than
+// minAge ago, since a reader may still be loading a recent one.
+func Expendable(versions []string, latest string, keep int, minAge time.Duration) []string {
+	others := slices.DeleteFunc(slices.Clone(versions), func(v string) bool { return v == latest })
+	slices.Sort(others) // IDs sort by time
+	var out []string
+	for _, v := range others[:max(len(others)-(keep-1), 0)] {
+		if time.Since(VersionTime(v)) > minAge {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // DefaultKeep is how many versions of each model a store keeps.

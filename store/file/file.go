@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -108,18 +107,12 @@ func (s *Store) pruneKey(keyDir, latest string) {
 	}
 	var versions []string
 	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() && !strings.HasPrefix(name, ".") && name != latest {
-			versions = append(versions, name)
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			versions = append(versions, e.Name())
 		}
 	}
-	// IDs sort by time; keep the newest keep-1 besides latest.
-	slices.Sort(versions)
-	excess := len(versions) - (s.keep - 1)
-	for _, v := range versions[:max(excess, 0)] {
-		if time.Since(store.VersionTime(v)) > pruneAfter {
-			_ = os.RemoveAll(filepath.Join(keyDir, v))
-		}
+	for _, v := range store.Expendable(versions, latest, s.keep, pruneAfter) {
+		_ = os.RemoveAll(filepath.Join(keyDir, v))
 	}
 }
 

@@ -295,17 +295,12 @@ func (s *Store) pruneKey(ctx context.Context, key, latest string) {
 		id, _, _ := strings.Cut(name, "/")
 		byID[id] = append(byID[id], o)
 	}
-	slices.Sort(complete)
-	keep := map[string]bool{latest: true}
-	for _, id := range complete[max(0, len(complete)-s.keep):] {
-		keep[id] = true
-	}
 	var doomed []types.Object
+	for _, id := range store.Expendable(complete, latest, s.keep, pruneAfter) {
+		doomed = append(doomed, byID[id]...)
+	}
 	for id, objs := range byID {
-		age := time.Since(store.VersionTime(id))
-		switch {
-		case keep[id]:
-		case slices.Contains(complete, id) && age > pruneAfter, !slices.Contains(complete, id) && age > abandonedAfter:
+		if !slices.Contains(complete, id) && id != latest && time.Since(store.VersionTime(id)) > abandonedAfter {
 			doomed = append(doomed, objs...)
 		}
 	}
