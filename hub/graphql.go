@@ -131,18 +131,13 @@ func (h *Hub) snapshot(r *http.Request) *gridSnapshot {
 		for i, sl := range n.slots {
 			gn.MaxSession += int32(sl.maxSessions)
 			stereotypes = append(stereotypes, stereotype{sl.maxSessions, sl.stereotype})
-			k := 0
-			for _, se := range h.sessions {
-				if se.node != n || se.slot != i {
-					continue
-				}
+			for k, se := range h.sessionsIn(n, i) {
 				gs := &gqlSession{
 					ID: se.id, Capabilities: jsonText(se.capabilities), StartTime: se.created.UTC().Format(time.RFC3339),
 					URI: n.uri.String(), NodeID: n.id, NodeURI: n.uri.String(),
 					SessionDurationMillis: fmt.Sprint(now.Sub(se.created).Milliseconds()),
 					Slot:                  gqlSlot{ID: fmt.Sprintf("%s-%d-%d", n.id, i, k), Stereotype: jsonText(sl.stereotype), LastStarted: sl.lastStarted.UTC().Format(time.RFC3339)},
 				}
-				k++
 				gn.Sessions = append(gn.Sessions, gs)
 				s.sessions = append(s.sessions, gs)
 			}

@@ -180,6 +180,17 @@ func (h *Hub) clearQueue() int {
 	return n
 }
 
+// sessionsIn returns the sessions running in slot i of n; h.mu is held.
+func (h *Hub) sessionsIn(n *nodeEntry, i int) []*sessionEntry {
+	var out []*sessionEntry
+	for _, se := range h.sessions {
+		if se.node == n && se.slot == i {
+			out = append(out, se)
+		}
+	}
+	return out
+}
+
 func writeValue(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(map[string]any{"value": v})
@@ -200,12 +211,7 @@ func (h *Hub) status(w http.ResponseWriter) {
 		total := 0
 		for i, s := range n.slots {
 			total += s.maxSessions
-			var running []*sessionEntry
-			for _, se := range h.sessions {
-				if se.node == n && se.slot == i {
-					running = append(running, se)
-				}
-			}
+			running := h.sessionsIn(n, i)
 			for k := range s.maxSessions {
 				var sess any
 				if k < len(running) {
