@@ -10,7 +10,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -147,25 +146,21 @@ func Evaluate(data string, people []string, perPerson, splits int, s Setup) (*Re
 	}
 	defer srv.Stop()
 	sets := make([]Split, splits)
-	ids := make([]string, splits)
-	t0 := time.Now()
+	train := map[string][]string{}
 	for i := range splits {
 		sets[i] = MakeSplit(people, perPerson, uint64(i))
-		if ids[i], err = srv.Submit(fmt.Sprintf("split%d", i), sets[i].Train...); err != nil {
-			return nil, err
-		}
+		train[fmt.Sprintf("split%d", i)] = sets[i].Train
+	}
+	t0 := time.Now()
+	trained, err := srv.TrainAll(train)
+	if err != nil {
+		return nil, err
 	}
 	known := make([][]string, splits) // per split: the people, as the worker indexes them
-	for i, id := range ids {
-		raw, err := srv.Wait(id)
-		if err != nil {
+	for i := range splits {
+		if known[i], err = evalserve.Labels(trained[fmt.Sprintf("split%d", i)], "people"); err != nil {
 			return nil, fmt.Errorf("split %d: %w", i, err)
 		}
-		var r struct{ People []string }
-		if err := json.Unmarshal(raw, &r); err != nil || len(r.People) == 0 {
-			return nil, fmt.Errorf("split %d: training result %s lists no people", i, raw)
-		}
-		known[i] = r.People
 	}
 	res := &Result{TrainTime: time.Since(t0)}
 	var lat []time.Duration

@@ -14,7 +14,6 @@ package main
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -220,9 +219,15 @@ func Evaluate(tasks []Task, k int, s Setup) ([]Result, error) {
 			train[model] = []string{model + "-train.csv"}
 		}
 		t0 := time.Now()
-		classes, err := trainAll(srv, train)
+		trained, err := srv.TrainAll(train)
 		if err != nil {
 			return nil, err
+		}
+		classes := map[string][]string{}
+		for model, res := range trained {
+			if classes[model], err = evalserve.Labels(res, "classes"); err != nil {
+				return nil, fmt.Errorf("%s: %w", model, err)
+			}
 		}
 		r := Result{Task: task, TrainTime: time.Since(t0)}
 		var correct int
@@ -256,32 +261,6 @@ func Evaluate(tasks []Task, k int, s Setup) ([]Result, error) {
 		results = append(results, r)
 	}
 	return results, nil
-}
-
-// trainAll trains every model and returns each one's class list, from the
-// job's result.
-func trainAll(srv *evalserve.Server, files map[string][]string) (map[string][]string, error) {
-	ids := map[string]string{}
-	for model, f := range files {
-		id, err := srv.Submit(model, f...)
-		if err != nil {
-			return nil, err
-		}
-		ids[model] = id
-	}
-	classes := map[string][]string{}
-	for model, id := range ids {
-		raw, err := srv.Wait(id)
-		if err != nil {
-			return nil, fmt.Errorf("training %s: %w", model, err)
-		}
-		var res struct{ Classes []string }
-		if err := json.Unmarshal(raw, &res); err != nil || len(res.Classes) == 0 {
-			return nil, fmt.Errorf("training %s: result %s has no classes", model, raw)
-		}
-		classes[model] = res.Classes
-	}
-	return classes, nil
 }
 
 // Folds deals n items into k folds after a seeded shuffle.

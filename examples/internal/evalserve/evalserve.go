@@ -162,22 +162,37 @@ func (s *Server) Wait(id string) (json.RawMessage, error) {
 	}
 }
 
-// TrainAll submits one training per model (files[model]) and waits for all.
-func (s *Server) TrainAll(files map[string][]string) error {
+// TrainAll submits one training per model (files[model]), waits for all,
+// and returns each job's result.
+func (s *Server) TrainAll(files map[string][]string) (map[string]json.RawMessage, error) {
 	ids := map[string]string{}
 	for model, f := range files {
 		id, err := s.Submit(model, f...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ids[model] = id
 	}
+	results := map[string]json.RawMessage{}
 	for model, id := range ids {
-		if _, err := s.Wait(id); err != nil {
-			return fmt.Errorf("training %s: %w", model, err)
+		res, err := s.Wait(id)
+		if err != nil {
+			return nil, fmt.Errorf("training %s: %w", model, err)
 		}
+		results[model] = res
 	}
-	return nil
+	return results, nil
+}
+
+// Labels reads the label list a training result names under field (the
+// worker's outputs are indexes into it).
+func Labels(result json.RawMessage, field string) ([]string, error) {
+	var r map[string]json.RawMessage
+	var labels []string
+	if json.Unmarshal(result, &r) != nil || json.Unmarshal(r[field], &labels) != nil || len(labels) == 0 {
+		return nil, fmt.Errorf("the training result %s lists no %s", result, field)
+	}
+	return labels, nil
 }
 
 // Output calls /output and returns the output vector and the call's time.

@@ -187,7 +187,7 @@ func Evaluate(ds *Dataset, p Protocol, s Setup, dets []string) (*Result, error) 
 			for _, subject := range ds.Subjects {
 				train[subject] = []string{"train/" + subject + ".csv"}
 			}
-			if err := srv.TrainAll(train); err != nil {
+			if _, err := srv.TrainAll(train); err != nil {
 				srv.Stop()
 				return nil, err
 			}
