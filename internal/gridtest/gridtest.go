@@ -76,11 +76,7 @@ func Chrome(t testing.TB) (driver, browser string) {
 // Python is Debian's interpreter, the one that can import python3-selenium.
 func Python(t testing.TB) string {
 	t.Helper()
-	const debian = "/usr/bin/python3"
-	if err := exec.Command(debian, "-c", "import selenium").Run(); err != nil {
-		testenv.Missing(t, "%s cannot import selenium (Debian package python3-selenium): %v", debian, err)
-	}
-	return debian
+	return testenv.DebianPython(t, "selenium", "python3-selenium")
 }
 
 // RunPython runs one of this package's Python scripts with Debian's

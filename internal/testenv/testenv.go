@@ -40,6 +40,18 @@ func Command(t testing.TB, name string) string {
 	return p
 }
 
+// DebianPython returns Debian's interpreter, /usr/bin/python3, after
+// checking it can import module (the first python3 on PATH may be another
+// build without Debian's packages), or calls Missing.
+func DebianPython(t testing.TB, module, pkg string) string {
+	t.Helper()
+	const debian = "/usr/bin/python3"
+	if err := exec.Command(debian, "-c", "import "+module).Run(); err != nil {
+		Missing(t, "%s cannot import %s (Debian package %s): %v", debian, module, pkg, err)
+	}
+	return debian
+}
+
 // PostgresURL returns HERD_TEST_DATABASE_URL or the default.
 func PostgresURL() string {
 	if u := os.Getenv("HERD_TEST_DATABASE_URL"); u != "" {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -39,10 +38,7 @@ func TestMakeSplit(t *testing.T) {
 // person stripes at their own angle, each image with its own noise and
 // brightness.
 func TestIdentifyThroughHerd(t *testing.T) {
-	python := "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import numpy").Run(); err != nil {
-		testenv.Missing(t, "Debian's python3-numpy for /usr/bin/python3: %v", err)
-	}
+	python := testenv.DebianPython(t, "numpy", "python3-numpy")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "faces")
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -35,10 +34,7 @@ func TestEER(t *testing.T) {
 // distinct rhythm plus noise) with every detector, through herd serve and
 // the real worker: each must tell the typists apart far better than chance.
 func TestProtocolThroughHerd(t *testing.T) {
-	python := "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import numpy").Run(); err != nil {
-		testenv.Missing(t, "Debian's python3-numpy for /usr/bin/python3: %v", err)
-	}
+	python := testenv.DebianPython(t, "numpy", "python3-numpy")
 	dir := t.TempDir()
 	herd, err := evalserve.Build("../../..", dir)
 	if err != nil {
