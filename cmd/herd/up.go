@@ -79,13 +79,15 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 	var parts []part
 	var skipped []string
 	if !*noGrid {
-		chromium, driver := findChromium()
-		if chromium == "" || driver == "" {
-			skipped = append(skipped, "grid: Chromium and chromedriver not found (Debian: apt-get install chromium chromium-driver)")
+		// The node's own defaults find Chromium on PATH; asking them first
+		// turns their error into a line of the table instead of a failure.
+		const browser = "browserName=chrome,maxSessions=2"
+		if _, err := parseBrowser(browser); err != nil {
+			skipped = append(skipped, "grid: "+err.Error())
 		} else {
 			addr := net.JoinHostPort(*host, strconv.Itoa(*gridPort))
 			args := []string{"--addr", addr, "--log-level", *logLevel, "--profile-dir", filepath.Join(os.TempDir(), "herd-up"),
-				"--browser", "browserName=chrome,maxSessions=2,binary=" + chromium + ",driver=" + driver}
+				"--browser", browser}
 			parts = append(parts, part{"grid", "http://" + addr, "WebDriver: point Selenium at it; /ui shows it live",
 				func(ctx context.Context, stderr io.Writer) error {
 					return (&StandaloneCommand{Stdout: io.Discard, Stderr: stderr}).Run(ctx, args)
@@ -184,20 +186,6 @@ func waitUp(ctx context.Context, url string) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// findChromium returns the Chromium and chromedriver on PATH, if any.
-func findChromium() (browser, driver string) {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if p, err := exec.LookPath("chromedriver"); err == nil {
-		driver = p
-	}
-	return browser, driver
 }
 
 // prefixWriter writes whole lines to w, each with a prefix, so the parts'
