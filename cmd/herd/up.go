@@ -74,6 +74,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 
 	type part struct {
 		name, url, note string
+		ready           string // path that answers 200 once it serves
 		run             func(ctx context.Context, stderr io.Writer) error
 	}
 	var parts []part
@@ -88,7 +89,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 			addr := net.JoinHostPort(*host, strconv.Itoa(*gridPort))
 			args := []string{"--addr", addr, "--log-level", *logLevel, "--profile-dir", filepath.Join(os.TempDir(), "herd-up"),
 				"--browser", browser}
-			parts = append(parts, part{"grid", "http://" + addr, "WebDriver: point Selenium at it; /ui shows it live",
+			parts = append(parts, part{"grid", "http://" + addr, "WebDriver: point Selenium at it; /ui shows it live", "/status",
 				func(ctx context.Context, stderr io.Writer) error {
 					return (&StandaloneCommand{Stdout: io.Discard, Stderr: stderr}).Run(ctx, args)
 				}})
@@ -108,7 +109,7 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 			args = append(args, "--files-root", s.filesRoot)
 			note += "; files from " + s.filesRoot
 		}
-		parts = append(parts, part{s.name, "http://" + addr, note, func(ctx context.Context, stderr io.Writer) error {
+		parts = append(parts, part{s.name, "http://" + addr, note, "/readyz", func(ctx context.Context, stderr io.Writer) error {
 			return (&ServeCommand{Stdout: io.Discard, Stderr: stderr}).Run(ctx, args)
 		}})
 	}
@@ -129,21 +130,9 @@ func (c *UpCommand) Run(ctx context.Context, args []string) error {
 		})
 	}
 
-	// Print the table once every part answers.
-	ready := make(chan struct{})
-	go func() {
-		defer close(ready)
-		for _, p := range parts {
-			path := "/readyz"
-			if p.name == "grid" {
-				path = "/status"
-			}
-			waitUp(ctx, p.url+path)
-		}
-	}()
-	select {
-	case <-ready:
-	case <-ctx.Done():
+	// Print the table once every part answers (waitUp gives up with ctx).
+	for _, p := range parts {
+		waitUp(ctx, p.url+p.ready)
 	}
 	if ctx.Err() == nil {
 		tw := tabwriter.NewWriter(c.Stdout, 0, 0, 2, ' ', 0)
