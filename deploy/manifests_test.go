@@ -6,6 +6,7 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -169,7 +170,7 @@ func TestManifests(t *testing.T) {
 					t.Errorf("%s: Secret %s is not in the manifests", where, from.SecretRef.Name)
 				}
 			}
-			if arg(c.Args, "serve") {
+			if slices.Contains(c.Args, "serve") {
 				grace := flagValue(c.Args, "--shutdown-grace")
 				if grace == "" || pod.TerminationGracePeriodSeconds == nil || int64(mustSeconds(t, grace))+5 > *pod.TerminationGracePeriodSeconds {
 					t.Errorf("%s: terminationGracePeriodSeconds must cover --shutdown-grace (%q) and the preStop sleep", where, grace)
@@ -226,14 +227,14 @@ func TestManifests(t *testing.T) {
 	}
 
 	for _, p := range m.pdbs {
-		if !slices.ContainsFunc(mapValues(m.deployments), func(d *appsv1.Deployment) bool {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(m.deployments)), func(d *appsv1.Deployment) bool {
 			return labelsMatch(p.Spec.Selector.MatchLabels, d.Spec.Template.Labels)
 		}) {
 			t.Errorf("PodDisruptionBudget %s selects no Deployment's pods", p.Name)
 		}
 	}
 	for _, s := range m.services {
-		if !slices.ContainsFunc(mapValues(m.deployments), func(d *appsv1.Deployment) bool {
+		if !slices.ContainsFunc(slices.Collect(maps.Values(m.deployments)), func(d *appsv1.Deployment) bool {
 			return labelsMatch(s.Spec.Selector, d.Spec.Template.Labels)
 		}) {
 			t.Errorf("Service %s selects no Deployment's pods", s.Name)
@@ -309,16 +310,6 @@ func labelsMatch(selector, labels map[string]string) bool {
 	}
 	return true
 }
-
-func mapValues[K comparable, V any](m map[K]V) []V {
-	out := make([]V, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
-func arg(args []string, s string) bool { return slices.Contains(args, s) }
 
 func flagValue(args []string, name string) string {
 	for i, a := range args {
