@@ -35,15 +35,17 @@ type scaledObject struct {
 		ScaleTargetRef struct {
 			Name string `json:"name"`
 		} `json:"scaleTargetRef"`
-		MinReplicaCount *int32 `json:"minReplicaCount"`
-		MaxReplicaCount *int32 `json:"maxReplicaCount"`
-		PollingInterval *int32 `json:"pollingInterval"`
-		CooldownPeriod  *int32 `json:"cooldownPeriod"`
-		Triggers        []struct {
-			Type     string            `json:"type"`
-			Metadata map[string]string `json:"metadata"`
-		} `json:"triggers"`
+		MinReplicaCount *int32    `json:"minReplicaCount"`
+		MaxReplicaCount *int32    `json:"maxReplicaCount"`
+		PollingInterval *int32    `json:"pollingInterval"`
+		CooldownPeriod  *int32    `json:"cooldownPeriod"`
+		Triggers        []trigger `json:"triggers"`
 	} `json:"spec"`
+}
+
+type trigger struct {
+	Type     string            `json:"type"`
+	Metadata map[string]string `json:"metadata"`
 }
 
 type manifests struct {
@@ -216,10 +218,7 @@ func TestManifests(t *testing.T) {
 				t.Errorf("ScaledObject %s: unexpected trigger %q", s.Name, tr.Type)
 			}
 		}
-		if d.Labels["herd.dev/gpu"] == "true" && !slices.ContainsFunc(s.Spec.Triggers, func(tr struct {
-			Type     string            `json:"type"`
-			Metadata map[string]string `json:"metadata"`
-		}) bool {
+		if d.Labels["herd.dev/gpu"] == "true" && !slices.ContainsFunc(s.Spec.Triggers, func(tr trigger) bool {
 			return tr.Type == "prometheus" && strings.Contains(tr.Metadata["query"], "herd_gpu_utilization_ratio")
 		}) {
 			t.Errorf("ScaledObject %s: a GPU service also scales on GPU utilisation", s.Name)
