@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -181,16 +180,7 @@ func Evaluate(data string, people []string, perPerson, splits int, s Setup) (*Re
 		}
 		res.Accuracy = append(res.Accuracy, float64(correct)/float64(len(set.Test)))
 	}
-	for _, a := range res.Accuracy {
-		res.Mean += a / float64(len(res.Accuracy))
-	}
-	for _, a := range res.Accuracy {
-		res.SD += (a - res.Mean) * (a - res.Mean)
-	}
-	if len(res.Accuracy) > 1 {
-		res.SD = math.Sqrt(res.SD / float64(len(res.Accuracy)-1))
-	}
-	slices.Sort(lat)
-	res.OutputP50 = lat[len(lat)/2]
+	res.Mean, res.SD = evalserve.MeanSD(res.Accuracy)
+	res.OutputP50 = evalserve.Median(lat)
 	return res, nil
 }

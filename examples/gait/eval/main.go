@@ -20,7 +20,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -257,7 +256,7 @@ func Evaluate(tasks []Task, k int, s Setup) ([]Result, error) {
 		}
 		r.Accuracy = float64(correct) / float64(len(task.Rows))
 		r.Classes, r.Majority = majority(task.Labels)
-		r.OutputP50 = median(lat)
+		r.OutputP50 = evalserve.Median(lat)
 		results = append(results, r)
 	}
 	return results, nil
@@ -310,9 +309,4 @@ func majority(labels []string) (classes int, share float64) {
 		best = max(best, counts[l])
 	}
 	return len(counts), float64(best) / float64(len(labels))
-}
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Sorted(slices.Values(d))
-	return s[len(s)/2]
 }

@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -201,4 +203,26 @@ func (s *Server) Output(model string, files ...string) ([]float64, time.Duration
 	start := time.Now()
 	err := s.post("/output", call{files, model}, &out)
 	return out.OutputVector, time.Since(start), err
+}
+
+// Median is the middle of the call times (the upper one of an even count).
+func Median(d []time.Duration) time.Duration {
+	s := slices.Sorted(slices.Values(d))
+	return s[len(s)/2]
+}
+
+// MeanSD is the mean and the sample standard deviation (n-1) of v; the
+// deviation is 0 for fewer than two values.
+func MeanSD(v []float64) (mean, sd float64) {
+	for _, x := range v {
+		mean += x / float64(len(v))
+	}
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(v)-1))
 }

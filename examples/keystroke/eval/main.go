@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -280,20 +281,8 @@ func scoreAll(srv *evalserve.Server, det string, subjects []string, genuine int)
 	if len(d.EER) == 0 {
 		return nil, errors.New("no subject scored")
 	}
-	var sum float64
-	for _, e := range d.EER {
-		sum += e
-	}
-	d.Mean = sum / float64(len(d.EER))
-	var ss float64
-	for _, e := range d.EER {
-		ss += (e - d.Mean) * (e - d.Mean)
-	}
-	if len(d.EER) > 1 {
-		d.SD = math.Sqrt(ss / float64(len(d.EER)-1))
-	}
-	slices.Sort(lat)
-	d.OutputP50 = lat[len(lat)/2]
+	d.Mean, d.SD = evalserve.MeanSD(slices.Collect(maps.Values(d.EER)))
+	d.OutputP50 = evalserve.Median(lat)
 	return d, nil
 }
 
